@@ -1,0 +1,80 @@
+"""The one permission check used by pages, the API and tasks alike.
+
+Who sees what: admins see everything; a domain's owners and its products' owners see it; other
+active users see a domain when it names no group, or one of theirs. Who edits what: admins, the
+domain's owners, and a product's owners for that product and its datasets. An object a user may
+not see is reported as missing (404), never as forbidden.
+"""
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from apps.accounts.models import User
+from apps.core.errors import Forbidden
+from apps.domains.models import Domain
+
+
+def _is_active(user: Any) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active)
+
+
+def visible_domains(user: Any) -> QuerySet[Domain]:
+    if not _is_active(user):
+        return Domain.objects.none()
+    if user.is_superuser:
+        return Domain.objects.all()
+    rule = (
+        Q(visible_to_groups__isnull=True)
+        | Q(visible_to_groups__in=user.groups.all())
+        | Q(owners=user)
+        | Q(products__owners=user)
+    )
+    return Domain.objects.filter(pk__in=Domain.objects.filter(rule).values("pk"))
+
+
+def domain_of(obj: Any) -> Domain:
+    if isinstance(obj, Domain):
+        return obj
+    if hasattr(obj, "domain"):
+        return obj.domain
+    if hasattr(obj, "dataset"):
+        return obj.dataset.domain
+    raise TypeError(f"no domain for {type(obj).__name__}")
+
+
+def _product_of(obj: Any) -> Any:
+    if obj._meta.model_name == "dataproduct":
+        return obj
+    if obj._meta.model_name == "column":
+        return obj.dataset.product
+    return getattr(obj, "product", None)
+
+
+def can_view(user: Any, obj: Any) -> bool:
+    return visible_domains(user).filter(pk=domain_of(obj).pk).exists()
+
+
+def can_edit(user: Any, obj: Any) -> bool:
+    if not _is_active(user):
+        return False
+    if user.is_superuser:
+        return True
+    domain = domain_of(obj)
+    if domain.owners.filter(pk=user.pk).exists():
+        return True
+    product = _product_of(obj)
+    return product is not None and product.owners.filter(pk=user.pk).exists()
+
+
+def ensure_can_view(user: User, obj: Any) -> None:
+    if not can_view(user, obj):
+        raise Http404("Not found.")
+
+
+def ensure_can_edit(user: User, obj: Any) -> None:
+    """404 for what the user may not see, 403 for what they see but may not change."""
+    ensure_can_view(user, obj)
+    if not can_edit(user, obj):
+        raise Forbidden("Only the owners of this domain or product and admins can change it.")
