@@ -10,6 +10,11 @@ from tests.factories import DomainFactory, GroupFactory, UserFactory
 PASSWORD = "correct-horse-battery"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def admin_user(db: None) -> User:
     return UserFactory(username="admin", is_superuser=True, is_staff=True)
