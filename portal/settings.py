@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "apps.usage",
     "apps.domains",
     "apps.catalog",
+    "apps.privacy",
 ]
 
 MIDDLEWARE = [
