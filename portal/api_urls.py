@@ -1,7 +1,14 @@
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from apps.catalog.search_apis import CatalogSearchApi
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("v1/search/", CatalogSearchApi.as_view(), name="api-search"),
+    path("v1/", include("apps.catalog.api_urls")),
+    path("v1/", include("apps.domains.api_urls")),
+    path("v1/auth/", include("apps.accounts.api_urls")),
+    path("v1/", include("apps.privacy.api_urls")),
 ]

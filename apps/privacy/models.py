@@ -214,3 +214,44 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.pk} by {self.user_id} on {self.dataset_id}"
+
+
+class AccessRequest(models.Model):
+    """An analyst asks for access, or for more budget, on a dataset; an owner or admin decides."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_requests")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="access_requests")
+    access_mode = models.CharField(max_length=16, choices=AccessMode.choices, default=AccessMode.DP)
+    epsilon = models.DecimalField(**EPSILON_FIELD, help_text="The epsilon budget asked for.")
+    delta = models.DecimalField(**DELTA_FIELD, default=0)
+    reason = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_comment = models.TextField(blank=True)
+    policy = models.ForeignKey(Policy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["requester", "dataset"],
+                condition=Q(status="pending"),
+                name="access_request_one_pending_per_dataset",
+            ),
+            models.CheckConstraint(
+                condition=Q(epsilon__gte=0, delta__gte=0, delta__lt=1), name="access_request_amounts"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"request by {self.requester} on {self.dataset} ({self.status})"
