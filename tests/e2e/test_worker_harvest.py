@@ -1,8 +1,8 @@
 import sqlite3
 
 import pytest
-from apps.catalog.harvest_services import harvest_request
 
+from apps.catalog.harvest_services import harvest_request
 from apps.catalog.models import Dataset, HarvestRun
 from apps.domains.models import Backend
 from tests.e2e.workers import celery_worker, flush_broker, wait_until

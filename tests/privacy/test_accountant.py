@@ -4,6 +4,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.core.errors import ApplicationError
 from apps.privacy.accountant import budget_commit, budget_release, budget_reserve, cost_preview, user_balance
 from apps.privacy.composition import PrivacyCost, zcdp_to_epsilon
 from apps.privacy.errors import AccessDenied, BudgetExhausted, PolicyExpired
@@ -145,7 +146,7 @@ def test_synthetic_only_access_refuses_dp_queries(funded_adult, alice, bob):
 
 def test_the_per_release_cap_holds(funded_adult, alice, bob):
     policy_save(actor=alice, scope=funded_adult, user=bob, epsilon_per_release_cap="0.5")
-    with pytest.raises(Exception, match="at most epsilon 0.5"):
+    with pytest.raises(ApplicationError, match="at most epsilon 0.5"):
         reserve(bob, funded_adult, eps("0.6"))
 
 
