@@ -1,6 +1,7 @@
 """The three people of every test: alice owns HR, bob is an analyst, charlie has no access."""
 
 import pytest
+from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test import Client
 
 from apps.accounts.models import User
@@ -8,6 +9,10 @@ from apps.domains.models import Domain, Sensitivity
 from tests.factories import DomainFactory, GroupFactory, UserFactory
 
 PASSWORD = "correct-horse-battery"
+
+# The live server of the HTTP tests takes bursts of concurrent clients: a listen backlog of 10
+# would reset connections before the application sees them.
+ThreadedWSGIServer.request_queue_size = 128
 
 
 @pytest.fixture(autouse=True)

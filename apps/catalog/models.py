@@ -38,6 +38,7 @@ class DataProduct(models.Model):
     class Meta:
         ordering = ["domain__name", "name"]
         constraints = [models.UniqueConstraint(fields=["domain", "slug"], name="product_slug_unique_in_domain")]
+        permissions = [("manage_product", "Manage the data product, its datasets and their metadata")]
 
     def __str__(self) -> str:
         return self.name

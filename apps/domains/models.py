@@ -27,6 +27,9 @@ class Domain(models.Model):
 
     class Meta:
         ordering = ["name"]
+        permissions = [
+            ("manage_domain", "Manage the domain: metadata, backends, products, datasets and privacy policies"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -1,5 +1,9 @@
 """The one permission check used by pages, the API and tasks alike.
 
+Edit rights are django-guardian object permissions (``domains.manage_domain``,
+``catalog.manage_product``), kept in step with the owners named on domains and products by
+``apps.domains.ownership``.
+
 Who sees what: admins see everything; a domain's owners and its products' owners see it; other
 active users see a domain when it names no group, or one of theirs. Who edits what: admins, the
 domain's owners, and a product's owners for that product and its datasets. An object a user may
@@ -59,18 +63,26 @@ def can_view(user: Any, obj: Any) -> bool:
 def can_edit(user: Any, obj: Any) -> bool:
     if not _is_active(user):
         return False
-    if user.is_superuser:
-        return True
-    domain = domain_of(obj)
-    if domain.owners.filter(pk=user.pk).exists():
+    if user.is_superuser or user.has_perm("domains.manage_domain", domain_of(obj)):
         return True
     product = _product_of(obj)
-    return product is not None and product.owners.filter(pk=user.pk).exists()
+    return product is not None and user.has_perm("catalog.manage_product", product)
+
+
+def can_manage_policies(user: Any, obj: Any) -> bool:
+    """Privacy policies and budgets belong to the domain: its owners and admins manage them."""
+    return _is_active(user) and (user.is_superuser or user.has_perm("domains.manage_domain", domain_of(obj)))
 
 
 def ensure_can_view(user: User, obj: Any) -> None:
     if not can_view(user, obj):
         raise Http404("Not found.")
+
+
+def ensure_can_manage_policies(user: User, obj: Any) -> None:
+    ensure_can_view(user, obj)
+    if not can_manage_policies(user, obj):
+        raise Forbidden("Only the owners of this domain and admins manage its privacy policies.")
 
 
 def ensure_can_edit(user: User, obj: Any) -> None:

@@ -34,7 +34,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.catalog.models import Dataset
 from apps.core.errors import ApplicationError
-from apps.domains.permissions import can_edit, ensure_can_view
+from apps.domains.permissions import ensure_can_view
 from apps.privacy.composition import ZERO, PrivacyCost, composed_epsilon, release_epsilon
 from apps.privacy.errors import AccessDenied, BudgetExhausted, PolicyExpired
 from apps.privacy.models import AccessMode, BudgetAccount, DatasetBudget, LedgerEntry, Mechanism, Policy
@@ -339,7 +339,3 @@ def cost_preview(*, user: User, dataset: Dataset, cost: PrivacyCost, mechanism: 
 
 def _ledger_total(balance: Balance | None) -> PrivacyCost:
     return balance.spent + balance.reserved if balance else PrivacyCost()
-
-
-def can_manage_policies(user: User, dataset_or_scope: Any) -> bool:
-    return can_edit(user, dataset_or_scope)

@@ -21,7 +21,7 @@ from apps.catalog.selectors import dataset_get_for, domain_get_for, product_get_
 from apps.catalog.serializers import ErrorSerializer
 from apps.core.errors import ApplicationError, NotFound
 from apps.core.parsers import SafeJSONParser
-from apps.domains.permissions import ensure_can_edit
+from apps.domains.permissions import ensure_can_manage_policies
 from apps.privacy import accountant, requests, services
 from apps.privacy.composition import ZERO, PrivacyCost
 from apps.privacy.models import AccessRequest, LedgerEntry, Policy
@@ -128,7 +128,7 @@ class PolicyListApi(generics.ListAPIView, _Api):
     def post(self, request: Request) -> Response:
         fields = _parsed(PolicyCreateSerializer, request)
         scope = _scope(request.user, fields.pop("scope"))
-        ensure_can_edit(request.user, scope)
+        ensure_can_manage_policies(request.user, scope)
         subject = _subject(fields)
         policy = services.policy_save(
             actor=request.user, scope=scope, request_id=request.request_id, **subject, **fields
@@ -150,7 +150,7 @@ class PolicyDetailApi(_Api):
     def patch(self, request: Request, pk: int) -> Response:
         policy = policy_get_for(user=request.user, pk=pk)
         scope = policy.dataset or policy.product or policy.domain
-        ensure_can_edit(request.user, scope)
+        ensure_can_manage_policies(request.user, scope)
         current = {
             "access_mode": policy.access_mode,
             "epsilon_budget": policy.epsilon_budget,
@@ -193,7 +193,7 @@ class MyBudgetsApi(_Api):
 class DatasetBudgetApi(_Api):
     def _dataset(self, request: Request, address: str) -> Dataset:
         dataset = dataset_get_for(user=request.user, address=address)
-        ensure_can_edit(request.user, dataset)
+        ensure_can_manage_policies(request.user, dataset)
         return dataset
 
     def _render(self, dataset: Dataset) -> Response:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.catalog.models import Dataset
 from apps.core.errors import ApplicationError, Conflict
-from apps.domains.permissions import ensure_can_edit, ensure_can_view
+from apps.domains.permissions import ensure_can_manage_policies, ensure_can_view
 from apps.privacy.models import AccessRequest
 from apps.privacy.services import policy_save
 from apps.privacy.validation import parse_delta, parse_epsilon, parse_mode
@@ -108,7 +108,7 @@ def access_request_approve(
 ) -> AccessRequest:
     """Approve, creating or updating the requester's own policy on the dataset with the amounts the
     decider chooses (the requested ones by default)."""
-    ensure_can_edit(actor, request.dataset)
+    ensure_can_manage_policies(actor, request.dataset)
     request = _pending(request)
     policy = policy_save(
         actor=actor,
@@ -150,7 +150,7 @@ def access_request_approve(
 def access_request_deny(
     *, actor: User, request: AccessRequest, comment: Any = "", request_id: str = ""
 ) -> AccessRequest:
-    ensure_can_edit(actor, request.dataset)
+    ensure_can_manage_policies(actor, request.dataset)
     request = _pending(request)
     request.status = AccessRequest.Status.DENIED
     request.decided_by, request.decided_at, request.decision_comment = actor, timezone.now(), _comment(comment)

@@ -10,7 +10,7 @@ from apps.accounts.models import User
 from apps.catalog.models import DataProduct, Dataset
 from apps.core.errors import ApplicationError
 from apps.domains.models import Domain
-from apps.domains.permissions import domain_of, ensure_can_edit
+from apps.domains.permissions import domain_of, ensure_can_manage_policies
 from apps.privacy.accountant import Limits, account_used, account_write
 from apps.privacy.composition import composed_epsilon
 from apps.privacy.models import AccessMode, BudgetAccount, DatasetBudget, Mechanism, Policy
@@ -101,7 +101,7 @@ def policy_save(
     request_id: str = "",
 ) -> Policy:
     """Create the policy of ``user`` or ``group`` on ``scope``, or change it if there is one."""
-    ensure_can_edit(actor, scope)
+    ensure_can_manage_policies(actor, scope)
     if (user is None) == (group is None):
         raise ApplicationError("A policy is for one user or one group.", field="user")
     if user is not None and not user.is_active:
@@ -150,7 +150,7 @@ def policy_save(
 def policy_revoke(*, actor: User, policy: Policy, request_id: str = "") -> None:
     """Remove a grant. What was spent under it stays in the ledger and the accounts."""
     scope = policy.dataset or policy.product or policy.domain
-    ensure_can_edit(actor, scope)
+    ensure_can_manage_policies(actor, scope)
     audit_record(
         actor=actor,
         action="policy.revoke",
@@ -171,7 +171,7 @@ def dataset_budget_set(
     *, actor: User, dataset: Dataset, epsilon_limit: Any, delta_limit: Any = "0", request_id: str = ""
 ) -> DatasetBudget:
     """Set the total privacy loss the owners accept on a confidential dataset."""
-    ensure_can_edit(actor, dataset)
+    ensure_can_manage_policies(actor, dataset)
     if not dataset.is_confidential:
         raise ApplicationError(f"{dataset.address} is open: it has no privacy budget.")
     limit = Limits(parse_epsilon(epsilon_limit, field="epsilon_limit"), parse_delta(delta_limit, field="delta_limit"))
