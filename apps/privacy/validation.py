@@ -1,6 +1,6 @@
 """Parsing of privacy amounts typed by people or sent to the API. Pure functions."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -85,5 +85,5 @@ def parse_expiry(raw: Any) -> datetime | None:
     if value is None:
         raise ApplicationError(message, field="expires_at")
     if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.UTC)
+        value = timezone.make_aware(value, UTC)
     return value

@@ -170,3 +170,10 @@ def test_an_access_request_is_approved_with_the_owners_amounts(alice, bob, funde
     assert Policy.objects.get(user=bob).epsilon_budget == 2
     assert len(mailoutbox) == 2
     assert api(bob).post(f"/api/v1/access-requests/{request_id}/deny/", {}, format="json").status_code == 403
+
+
+def test_an_expiry_given_as_a_date_is_midnight_utc(alice, funded_adult):
+    response = api(alice).post("/api/v1/policies/", new_policy(epsilon_budget=1, expires_at="2030-01-01"),
+                               format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["expires_at"].startswith("2030-01-01T00:00:00")
