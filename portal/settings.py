@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "apps.domains",
     "apps.catalog",
     "apps.privacy",
+    "apps.queries",
 ]
 
 MIDDLEWARE = [
