@@ -9,4 +9,6 @@ urlpatterns = [
     path("api/", include("portal.api_urls")),
     path("", include("apps.catalog.urls")),
     path("domains/", include("apps.domains.urls")),
+    path("privacy/", include("apps.privacy.urls")),
+    path("queries/", include("apps.queries.urls")),
 ]

@@ -12,7 +12,7 @@ from apps.accounts.models import User
 from apps.catalog.models import Dataset
 from apps.core.errors import ApplicationError, Conflict
 from apps.domains.permissions import ensure_can_manage_policies, ensure_can_view
-from apps.privacy.models import AccessRequest
+from apps.privacy.models import AccessRequest, Policy
 from apps.privacy.services import policy_save
 from apps.privacy.validation import parse_delta, parse_epsilon, parse_mode
 from apps.usage.services import audit_record
@@ -110,6 +110,7 @@ def access_request_approve(
     decider chooses (the requested ones by default)."""
     ensure_can_manage_policies(actor, request.dataset)
     request = _pending(request)
+    current = Policy.objects.filter(user=request.requester, dataset=request.dataset).first()
     policy = policy_save(
         actor=actor,
         scope=request.dataset,
@@ -117,8 +118,11 @@ def access_request_approve(
         access_mode=access_mode or request.access_mode,
         epsilon_budget=request.epsilon if epsilon_budget in (None, "") else epsilon_budget,
         delta_budget=request.delta if delta_budget in (None, "") else delta_budget,
-        epsilon_per_release_cap=epsilon_per_release_cap,
-        expires_at=expires_at,
+        epsilon_per_release_cap=(
+            current.epsilon_per_release_cap if current and epsilon_per_release_cap is None else epsilon_per_release_cap
+        ),
+        allowed_mechanisms=current.allowed_mechanisms if current else None,
+        expires_at=current.expires_at if current and expires_at is None else expires_at,
         request_id=request_id,
     )
     request.status = AccessRequest.Status.APPROVED

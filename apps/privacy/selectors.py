@@ -15,13 +15,12 @@ from apps.privacy.policies import policy_for
 
 
 def _managed(user: Any, prefix: str) -> Q:
-    """Objects whose dataset/product/domain (reached through ``prefix``) the user manages."""
+    """Objects whose dataset/product/domain (reached through ``prefix``) belong to a domain the user
+    owns: the same people ``can_manage_policies`` lets manage them."""
     return (
         Q(**{f"{prefix}domain__owners": user})
-        | Q(**{f"{prefix}product__owners": user})
         | Q(**{f"{prefix}product__domain__owners": user})
         | Q(**{f"{prefix}dataset__domain__owners": user})
-        | Q(**{f"{prefix}dataset__product__owners": user})
     )
 
 
@@ -47,7 +46,7 @@ def managed_datasets_for(*, user: Any) -> QuerySet[Dataset]:
     datasets = dataset_list_for(user=user).filter(sensitivity="confidential")
     if user.is_superuser:
         return datasets
-    return datasets.filter(Q(domain__owners=user) | Q(product__owners=user)).distinct()
+    return datasets.filter(domain__owners=user).distinct()
 
 
 def dataset_policies(*, dataset: Dataset) -> QuerySet[Policy]:
@@ -64,7 +63,7 @@ def access_request_list_for(*, user: Any) -> QuerySet[AccessRequest]:
         return requests.none()
     if user.is_superuser:
         return requests
-    rule = Q(requester=user) | Q(dataset__domain__owners=user) | Q(dataset__product__owners=user)
+    rule = Q(requester=user) | Q(dataset__domain__owners=user)
     return requests.filter(pk__in=AccessRequest.objects.filter(rule).values("pk"))
 
 

@@ -177,3 +177,28 @@ def test_an_expiry_given_as_a_date_is_midnight_utc(alice, funded_adult):
                                format="json")
     assert response.status_code == 201, response.content
     assert response.json()["expires_at"].startswith("2030-01-01T00:00:00")
+
+
+def test_approving_more_budget_keeps_the_mechanisms_and_cap_already_granted(alice, bob, funded_adult):
+    policy_save(actor=alice, scope=funded_adult, user=bob, allowed_mechanisms=["gaussian"],
+                epsilon_per_release_cap="0.5")
+    created = api(bob).post("/api/v1/access-requests/", {"dataset": "hr.census.adult", "epsilon": "3",
+                                                         "reason": "more rounds"}, format="json").json()
+    assert api(alice).post(f"/api/v1/access-requests/{created['id']}/approve/", {}, format="json").status_code == 200
+    policy = Policy.objects.get(user=bob)
+    assert (policy.epsilon_budget, policy.allowed_mechanisms) == (Decimal(3), ["gaussian"])
+    assert policy.epsilon_per_release_cap == Decimal("0.5")
+
+
+def test_a_product_owner_sees_no_access_requests_they_cannot_decide(alice, bob, funded_adult):
+    from tests.factories import DataProductFactory, UserFactory
+
+    paula = UserFactory(username="paula")
+    product = DataProductFactory(domain=funded_adult.domain)
+    product.owners.add(paula)
+    funded_adult.product = product
+    funded_adult.save()
+    api(bob).post("/api/v1/access-requests/", {"dataset": "hr.census.adult", "epsilon": "1", "reason": "study"},
+                  format="json")
+    assert api(paula).get("/api/v1/access-requests/").json()["results"] == []
+    assert len(api(alice).get("/api/v1/access-requests/").json()["results"]) == 1
