@@ -58,10 +58,12 @@ class OutputColumn:
 @dataclass(frozen=True)
 class GroupBy:
     """A GROUP BY column: its output keys are the declared categories, or, when none are declared,
-    the keys a DP threshold releases (which costs delta)."""
+    the keys a DP threshold releases (which costs delta). The backend returns keys as text;
+    ``logical_type`` is the column's catalog type (declared integer keys are compared as integers)."""
 
     column: str
     declared_keys: tuple[str, ...] | None
+    logical_type: str = "string"
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,9 @@ class QueryPlan:
     privacy_unit: str = ""
     max_rows_per_unit: int = 1
     notes: tuple[str, ...] = field(default_factory=tuple)
+    table_schema: str = ""
+    table_name: str = ""
+    unit_unique: bool = False
 
     @property
     def needs_key_release(self) -> bool:
@@ -103,10 +108,14 @@ class QueryPlan:
                 GroupBy(
                     column=g["column"],
                     declared_keys=tuple(g["declared_keys"]) if g["declared_keys"] is not None else None,
+                    logical_type=g.get("logical_type", "string"),
                 )
                 for g in data["group_by"]
             ),
             privacy_unit=data.get("privacy_unit", ""),
             max_rows_per_unit=data["max_rows_per_unit"],
             notes=tuple(data.get("notes", ())),
+            table_schema=data.get("table_schema", ""),
+            table_name=data.get("table_name", ""),
+            unit_unique=bool(data.get("unit_unique", False)),
         )
