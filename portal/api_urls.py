@@ -11,4 +11,5 @@ urlpatterns = [
     path("v1/", include("apps.domains.api_urls")),
     path("v1/auth/", include("apps.accounts.api_urls")),
     path("v1/", include("apps.privacy.api_urls")),
+    path("v1/", include("apps.queries.api_urls")),
 ]

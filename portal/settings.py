@@ -154,9 +154,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
@@ -166,6 +167,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The sweeper re-sends DP query jobs the broker lost and fails those whose worker died.
+CELERY_BEAT_SCHEDULE = {
+    "queries-sweep": {"task": "apps.queries.tasks.queries_sweep_task", "schedule": 30.0, "options": {"expires": 25}},
+}
 
 # Job routing: one queue per kind of job; a domain listed here gets its own queues
 # (``<kind>.<domain>``) so that a worker inside that domain's network serves them alone.
@@ -183,6 +188,15 @@ PORTAL_DEMO_DIR = Path(env_str("PORTAL_DEMO_DIR", str(VAR_DIR / "mesh")))
 PORTAL_PREVIEW_ROWS = env_int("PORTAL_PREVIEW_ROWS", 20)
 PORTAL_BACKEND_TIMEOUT_SECONDS = env_int("PORTAL_BACKEND_TIMEOUT_SECONDS", 10)
 PORTAL_BACKEND_FILE_ROOTS = env_list("PORTAL_BACKEND_FILE_ROOTS", [])
+
+# DP query jobs: how long a backend query may run, how often a running job proves it is alive,
+# when a silent one counts as dead (failed, charged), when a queued one is sent again, and the most
+# groups an answer may have.
+PORTAL_QUERY_TIMEOUT_SECONDS = env_int("PORTAL_QUERY_TIMEOUT_SECONDS", 300)
+PORTAL_QUERY_HEARTBEAT_SECONDS = env_int("PORTAL_QUERY_HEARTBEAT_SECONDS", 10)
+PORTAL_QUERY_STALLED_AFTER_SECONDS = env_int("PORTAL_QUERY_STALLED_AFTER_SECONDS", 120)
+PORTAL_QUERY_RESEND_AFTER_SECONDS = env_int("PORTAL_QUERY_RESEND_AFTER_SECONDS", 60)
+PORTAL_QUERY_MAX_GROUPS = env_int("PORTAL_QUERY_MAX_GROUPS", 100_000)
 
 EMAIL_BACKEND = env_str("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 

@@ -15,14 +15,23 @@ One connector per backend kind, all behind the same small interface:
 Every failure becomes ``BackendUnavailable`` with a message that names the problem; a message
 never holds the password, and messages of failed reads are stripped of quoted values. Connections
 are never pooled: each call opens one and closes it.
+
+``fetch_aggregates`` runs the SQL the DP query compiler wrote (never an analyst's text) and returns
+only its rows, the per-group aggregates: in a read-only transaction, stopped after a timeout
+(PostgreSQL's ``statement_timeout``; an interrupt from a timer for SQLite and DuckDB), and refused
+beyond ``max_rows`` rows. It tells apart a backend it could not reach (``BackendUnreachable``: no
+statement ran, no data was read) from a query that failed once started. The message of a failed
+aggregate query names only the error's class and SQLSTATE: backends quote values in their messages
+(``Overflow in addition of INT64 (9223372036854775807 + 1)``), quoted or not.
 """
 
 import os
 import re
 import sqlite3
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -59,6 +68,9 @@ class Connector(Protocol):
     def list_tables(self) -> list[TableInfo]: ...
     def row_count(self, table: TableInfo | tuple[str, str]) -> int: ...
     def preview_rows(self, schema: str, table: str, columns: list[str], limit: int) -> list[tuple]: ...
+    def fetch_aggregates(
+        self, sql: str, params: dict[str, Any], *, max_rows: int, timeout_seconds: float | None = None
+    ) -> list[tuple]: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> None: ...
@@ -67,6 +79,36 @@ class Connector(Protocol):
 FOLDER_SUFFIXES = {".parquet": "read_parquet", ".csv": "read_csv_auto"}
 _SYSTEM_SCHEMAS = frozenset({"information_schema", "pg_catalog", "pg_toast", "sys", "mysql", "performance_schema"})
 _QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
+
+
+class BackendUnreachable(BackendUnavailable):
+    """The backend could not be reached: no statement ran, no data was read."""
+
+
+DEFAULT_AGGREGATE_TIMEOUT_SECONDS = 300
+
+
+def _aggregate_failure(exc: BaseException, *, timed_out: bool, timeout: float) -> BackendUnavailable:
+    """A failed aggregate query, named by the error's class and SQLSTATE only (never its text)."""
+    original = getattr(exc, "orig", None) or exc
+    name = type(original).__name__
+    if timed_out or name in ("QueryCanceled", "InterruptException"):
+        return BackendUnavailable(f"the aggregate query ran longer than {timeout:g} s and was stopped")
+    sqlstate = getattr(original, "sqlstate", None)
+    code = f", SQLSTATE {sqlstate}" if isinstance(sqlstate, str) and sqlstate.isalnum() else ""
+    return BackendUnavailable(
+        f"the backend could not compute the aggregates ({name}{code}); its message is withheld as it may quote data"
+    )
+
+
+def _interrupt(raw: Any) -> None:
+    """Stop the statement running on a DB-API connection (sqlite3, DuckDB: interrupt; psycopg: cancel)."""
+    for name in ("interrupt", "cancel"):
+        method = getattr(raw, name, None)
+        if callable(method):
+            with suppress(Exception):
+                method()
+            return
 
 
 def _first_line(exc: BaseException) -> str:
@@ -156,6 +198,45 @@ class SqlAlchemyConnector:
         query = sa.select(*selected).select_from(clause).limit(max(0, int(limit)))
         keep = {table, schema, *columns}
         return self._read(f"could not read rows of {table}", lambda c: [tuple(r) for r in c.execute(query).all()], keep)
+
+    def fetch_aggregates(
+        self, sql: str, params: dict[str, Any], *, max_rows: int, timeout_seconds: float | None = None
+    ) -> list[tuple]:
+        """Run compiled aggregate SQL (bound ``params``) read-only; at most ``max_rows`` rows."""
+        timeout = float(
+            timeout_seconds or getattr(settings, "PORTAL_QUERY_TIMEOUT_SECONDS", DEFAULT_AGGREGATE_TIMEOUT_SECONDS)
+        )
+        postgres = self.engine.dialect.name == "postgresql"
+        with ExitStack() as stack:
+            try:
+                conn = stack.enter_context(self._connect())
+            except BackendUnavailable as exc:
+                raise BackendUnreachable(exc.message) from None
+            fired = threading.Event()
+
+            def stop() -> None:
+                fired.set()
+                _interrupt(conn.connection.dbapi_connection)
+
+            # PostgreSQL stops the statement itself; the timer is its fallback and the others' only guard.
+            timer = threading.Timer(timeout + (1 if postgres else 0), stop)
+            stack.callback(timer.cancel)
+            try:
+                if postgres:
+                    conn.execute(sa.text("SET TRANSACTION READ ONLY"))
+                    conn.execute(
+                        sa.text("SELECT set_config('statement_timeout', :ms, true)"), {"ms": str(int(timeout * 1000))}
+                    )
+                timer.start()
+                result = conn.execute(sa.text(sql), params)
+                rows = [tuple(row) for row in result.fetchmany(max_rows + 1)]
+                result.close()
+                conn.rollback()
+            except Exception as exc:
+                raise _aggregate_failure(exc, timed_out=fired.is_set(), timeout=timeout) from None
+        if len(rows) > max_rows:
+            raise BackendUnavailable(f"the query gave more than {max_rows} groups, the most the portal fetches")
+        return rows
 
     def close(self) -> None:
         self.engine.dispose()

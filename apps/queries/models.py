@@ -42,6 +42,9 @@ class QueryJob(models.Model):
     result = models.JSONField(null=True, blank=True)
     error = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the job's id was last handed to the broker (empty: not yet)."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
