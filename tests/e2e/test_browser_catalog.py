@@ -2,6 +2,7 @@
 alice fixes a column's bounds in place."""
 
 import csv
+import gzip
 import re
 import sqlite3
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-ADULT_CSV = Path(__file__).resolve().parents[3] / "shared/data/adult.csv"
+ADULT_CSV = Path(__file__).resolve().parents[2] / "apps/catalog/demo_data/adult.csv.gz"
 ROWS = 200
 NUMERIC = {"age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"}
 SCREENSHOTS = Path("/tmp")
@@ -26,7 +27,7 @@ SCREENSHOTS = Path("/tmp")
 
 def adult_sqlite(path: Path) -> tuple[list[str], list[list[str]]]:
     """The first rows of adult.csv as table ``adult``, with a ``person_id`` column first."""
-    with ADULT_CSV.open(newline="") as handle:
+    with gzip.open(ADULT_CSV, "rt", newline="") as handle:
         reader = csv.reader(handle, skipinitialspace=True)
         header = [name.strip() for name in next(reader)]
         rows = [row for _, row in zip(range(ROWS), reader, strict=False)]
