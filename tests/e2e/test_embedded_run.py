@@ -28,9 +28,9 @@ def _wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 2
         if process.poll() is not None:
             raise AssertionError(f"scripts/run exited early:\n{log.read_text()[-4000:]}")
         try:
-            if requests.get(url, timeout=2).status_code == 200:
+            if requests.get(url, timeout=10).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or still starting its workers
             pass
         time.sleep(1)
     raise AssertionError(f"the portal did not answer in time:\n{log.read_text()[-4000:]}")
