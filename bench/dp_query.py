@@ -14,7 +14,8 @@ pointing at the data and the datasets with their declared bounds and categories)
   person_id, state (50 values), income (integer, mostly within the declared 0..200000, about 1%
   above), age (integer 18..90). Dataset: privacy unit person_id, at most 5 rows per person.
 - ``people_one``: N rows, one per person, ``person_id`` its PRIMARY KEY (one row per person
-  guaranteed by the backend). Dataset: at most 1 row per person.
+  guaranteed by the backend). Dataset: at most 1 row per person, ``person_id`` NOT NULL and unique as
+  a harvest reads the primary key, so the compiler's plan needs no bounding window (``unit_unique``).
 
 The query, ``SELECT state, COUNT(*), SUM(income), AVG(age) FROM <table> GROUP BY state``, runs
 interleaved, one of each per round, and the medians of the rounds are compared:
@@ -44,7 +45,6 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ STATES = [
     "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC", "ND",
     "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
 ]  # fmt: skip
-# table -> (declared max rows per person, the backend guarantees one row per person)
+# table -> (declared max rows per person, person_id is the table's PRIMARY KEY)
 TABLES = {"people": (5, False), "people_one": (1, True)}
 
 
@@ -178,7 +178,8 @@ def setup_django(portal_url: str) -> None:
 
 
 def declare_catalog(data_url: str) -> None:
-    """The domain, its backend (the data database) and one dataset per table, declared as an owner would."""
+    """The domain, its backend (the data database) and one dataset per table, declared as an owner would;
+    the columns' types, nullability and uniqueness as a harvest reads them from the schema."""
     from apps.catalog.models import Column, Dataset
     from apps.domains.models import Backend, Domain, Sensitivity
 
@@ -187,7 +188,7 @@ def declare_catalog(data_url: str) -> None:
     url = urlsplit(data_url)._replace(scheme="postgresql").geturl()
     backend = Backend.objects.create(domain=domain, slug="warehouse", kind=Backend.Kind.POSTGRESQL, url=url)
     integer, string = Column.LogicalType.INTEGER, Column.LogicalType.STRING
-    for table, (max_rows, _unique) in TABLES.items():
+    for table, (max_rows, primary_key) in TABLES.items():
         dataset = Dataset.objects.create(
             domain=domain, backend=backend, address=f"bench.warehouse.{table}", name=table, table_schema="public",
             table_name=table, sensitivity=Sensitivity.CONFIDENTIAL, privacy_unit_column="person_id",
@@ -195,7 +196,7 @@ def declare_catalog(data_url: str) -> None:
         )  # fmt: skip
         Column.objects.bulk_create([
             Column(dataset=dataset, name="person_id", position=0, data_type="INTEGER", logical_type=integer,
-                   nullable=False, classification=Column.Classification.IDENTIFIER),
+                   nullable=False, is_unique=primary_key, classification=Column.Classification.IDENTIFIER),
             Column(dataset=dataset, name="state", position=1, data_type="TEXT", logical_type=string,
                    nullable=False, categories=STATES),
             Column(dataset=dataset, name="income", position=2, data_type="INTEGER", logical_type=integer,
@@ -225,15 +226,6 @@ def compiled_plan(table: str) -> Any:
     return compile_dp_query(QUERY.format(table=table), dataset=Dataset.objects.get(address=f"bench.warehouse.{table}"))
 
 
-def portal_plan(table: str) -> Any:
-    """The plan a worker would run; the one-row table's plan says the unit is unique when the
-    compiler does not (yet) say so itself."""
-    plan = compiled_plan(table)
-    if TABLES[table][1] and not plan.unit_unique:
-        plan = replace(plan, unit_unique=True)
-    return plan
-
-
 def portal_query(table: str) -> Callable[[], int]:
     from apps.catalog.models import Dataset
     from apps.domains.connectors import connector_for
@@ -242,7 +234,7 @@ def portal_query(table: str) -> Callable[[], int]:
 
     def run() -> int:
         dataset = Dataset.objects.select_related("backend").get(address=f"bench.warehouse.{table}")
-        plan = portal_plan(table)
+        plan = compiled_plan(table)
         sql, params = pushdown_sql(plan, dialect=dialect_for(dataset.backend))
         with connector_for(dataset.backend) as connector:
             rows = connector.fetch_aggregates(sql, params, max_rows=100_000)
@@ -339,7 +331,7 @@ def explain(data_url: str) -> None:
     engine = sa.create_engine(urlsplit(data_url)._replace(scheme="postgresql+psycopg").geturl())
     with engine.connect() as conn:
         for table in TABLES:
-            sql, params = pushdown_sql(portal_plan(table), dialect="postgresql")
+            sql, params = pushdown_sql(compiled_plan(table), dialect="postgresql")
             for label, text, bound in (("raw", QUERY.format(table=table), {}), ("pushdown", sql, params)):
                 plan = conn.execute(sa.text(f"EXPLAIN (ANALYZE, BUFFERS) {text}"), bound).scalars().all()
                 print(f"\n--- EXPLAIN ANALYZE {label} on {table} ---\n{text}\n" + "\n".join(plan))
@@ -381,13 +373,9 @@ def main() -> None:
         if not args.no_smartnoise:
             runs[f"smartnoise {table}"] = smartnoise_query(args.data_url, table)
     for table in TABLES:
-        plan = portal_plan(table)
+        plan = compiled_plan(table)
         print(f"{table}: {sizes[table][0]:,} rows, {sizes[table][1]}; plan: at most {plan.max_rows_per_unit} "
               f"row(s) per person, unit_unique={plan.unit_unique}")  # fmt: skip
-    for table, (_max_rows, unique) in TABLES.items():
-        if unique and not compiled_plan(table).unit_unique:
-            print(f"note: the compiler leaves unit_unique False for {table}; the bench sets it, as for a dataset "
-                  "whose backend enforces one row per person")  # fmt: skip
 
     load_before = os.getloadavg()
     started = time.monotonic()

@@ -171,7 +171,7 @@ def _apply_columns(dataset: Dataset, table: TableInfo, now: datetime, report: Ha
         if column is None:
             Column.objects.create(
                 dataset=dataset, name=info.name, position=position, data_type=info.data_type,
-                logical_type=logical, nullable=info.nullable,
+                logical_type=logical, nullable=info.nullable, is_unique=info.unique,
                 classification=suggest_classification(info.name, info.data_type), classification_confirmed=False,
             )  # fmt: skip
             report.added.append(label)
@@ -181,12 +181,13 @@ def _apply_columns(dataset: Dataset, table: TableInfo, now: datetime, report: Ha
             column.removed_at = None
             fields.append("removed_at")
             report.added.append(label)
-        elif (column.data_type, column.nullable) != (info.data_type, info.nullable):
+        elif (column.data_type, column.nullable, column.is_unique) != (info.data_type, info.nullable, info.unique):
             report.changed.append(label)
         for name, value in (
             ("data_type", info.data_type),
             ("logical_type", logical),
             ("nullable", info.nullable),
+            ("is_unique", info.unique),
             ("position", position),
         ):
             if getattr(column, name) != value:

@@ -111,6 +111,10 @@ class Column(models.Model):
     data_type = models.CharField(max_length=100, help_text="The type the backend reports.")
     logical_type = models.CharField(max_length=16, choices=LogicalType.choices, default=LogicalType.OTHER)
     nullable = models.BooleanField(default=True)
+    is_unique = models.BooleanField(
+        default=False,
+        help_text="The backend enforces one row per value (a single-column primary key or unique constraint).",
+    )
     description = models.TextField(blank=True)
     classification = models.CharField(
         max_length=20, choices=Classification.choices, default=Classification.PUBLIC

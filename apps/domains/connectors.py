@@ -52,6 +52,7 @@ class ColumnInfo:
     name: str
     data_type: str
     nullable: bool
+    unique: bool = False  # a single-column PRIMARY KEY or UNIQUE constraint: the backend enforces it
 
 
 @dataclass(frozen=True)
@@ -267,12 +268,21 @@ def _inspect_tables(conn: Connection) -> list[TableInfo]:
         with suppress(NotImplementedError):
             names |= set(inspector.get_materialized_view_names(schema=schema))
         for name in sorted(names):
+            unique = _unique_columns(inspector, name, schema)
             columns = [
-                ColumnInfo(c["name"], _type_name(c, conn.dialect), bool(c.get("nullable", True)))
+                ColumnInfo(c["name"], _type_name(c, conn.dialect), bool(c.get("nullable", True)), c["name"] in unique)
                 for c in inspector.get_columns(name, schema=schema)
             ]
             tables.append(TableInfo(schema=schema, name=name, columns=columns))
     return tables
+
+
+def _unique_columns(inspector: sa.Inspector, table: str, schema: str) -> set[str]:
+    """The columns a single-column primary key or unique constraint covers (schema metadata only)."""
+    keys = [inspector.get_pk_constraint(table, schema=schema).get("constrained_columns") or []]
+    with suppress(NotImplementedError):
+        keys += [c.get("column_names") or [] for c in inspector.get_unique_constraints(table, schema=schema)]
+    return {key[0] for key in keys if len(key) == 1}
 
 
 def _duckdb_tables(conn: Connection) -> list[TableInfo]:
@@ -285,11 +295,18 @@ def _duckdb_tables(conn: Connection) -> list[TableInfo]:
             "ORDER BY table_schema, table_name, ordinal_position"
         )
     ).all()
+    # duckdb_engine's inspector fails on constraints (it sends PostgreSQL catalog queries): DuckDB's own list.
+    constraints = conn.execute(
+        sa.text(
+            "SELECT schema_name, table_name, constraint_column_names FROM duckdb_constraints() "
+            "WHERE database_name = current_database() AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')"
+        )
+    ).all()
+    unique = {(schema, table, names[0]) for schema, table, names in constraints if len(names) == 1}
     grouped: dict[tuple[str, str], list[ColumnInfo]] = {}
     for schema, table, name, data_type, nullable in columns:
-        grouped.setdefault((schema, table), []).append(
-            ColumnInfo(name=name, data_type=str(data_type), nullable=str(nullable).upper() == "YES")
-        )
+        info = ColumnInfo(name, str(data_type), str(nullable).upper() == "YES", (schema, table, name) in unique)
+        grouped.setdefault((schema, table), []).append(info)
     return [TableInfo(schema=s, name=t, columns=cols) for (s, t), cols in grouped.items()]
 
 

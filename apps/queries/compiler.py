@@ -34,8 +34,15 @@ and M in raw units is ceil(M · 2^s). Every clamped (raw) value must fit a signe
 on every engine, whatever the data (no float accumulation error, no data-dependent error), and
 PostgreSQL sums 32-bit values with a 64-bit accumulator (faster than its NUMERIC one for BIGINT).
 
-A dataset whose owner guarantees one row per unit, enforced by the backend (``QueryPlan.unit_unique``,
-k = 1), needs no bounding: the pushdown then has no window at all.
+One row per unit, when the backend enforces it, needs no bounding: the plan says ``unit_unique`` only
+when k = 1 and the privacy unit column is NOT NULL with a single-column PRIMARY KEY or UNIQUE
+constraint, as the harvest read them from the backend's schema metadata (``Column.is_unique``,
+``Column.nullable``); an owner cannot claim it. The pushdown then has no window, and the
+declared-keys filter applies to the groups after aggregation, on the key's text (what the release
+reads): ``SELECT .. FROM (grouped query OFFSET 0) WHERE key IN (..)``. Each group's aggregates read
+only that group's rows, so the released values are the same as with the filter before grouping;
+the rows are read once, unfiltered, like raw SQL does. ``OFFSET 0`` (PostgreSQL only) keeps the
+planner from pushing the filter back below the aggregation.
 
 A predicate must not fail on some rows only (an error that only one person's row triggers would
 tell that the person is there). The compiler refuses what can fail at run time (casts but to text,
@@ -155,6 +162,8 @@ class _Compiler:
         if self.unit not in self.columns:
             reject("The privacy unit column of this dataset is not one of its columns: its owner must fix it.")
         self.k = int(dataset.max_rows_per_unit)
+        unit = self.columns[self.unit]
+        self.unit_unique = self.k == 1 and unit.is_unique and not unit.nullable
         self.qualifiers: list[list[str]] = []
 
     def compile(self, sql: str) -> QueryPlan:
@@ -192,6 +201,7 @@ class _Compiler:
             notes=self._notes(measures.values(), group_by),
             table_schema=self.dataset.table_schema,
             table_name=self.dataset.table_name,
+            unit_unique=self.unit_unique,
         )
 
     # clauses and FROM
@@ -475,8 +485,11 @@ class _Compiler:
         return select.sql(dialect=READ)
 
     def _notes(self, measures: Any, group_by: list[GroupBy]) -> tuple[str, ...]:
-        notes = [f"Each {self.unit} contributes at most {self.k} row{'s' if self.k != 1 else ''}; "
-                 "further rows are left out before aggregation."]  # fmt: skip
+        if self.unit_unique:
+            notes = [f"Each {self.unit} has one row: the backend enforces it (a primary key or unique constraint)."]
+        else:
+            notes = [f"Each {self.unit} contributes at most {self.k} row{'s' if self.k != 1 else ''}; "
+                     "further rows are left out before aggregation."]  # fmt: skip
         for m in measures:
             if m.kind == "sum":
                 notes.append(f"{m.column} is clamped to [{m.lower}, {m.upper}] before summing.")
@@ -528,9 +541,12 @@ class _Pushdown:
         return exp.Placeholder(this=name)
 
     def sql(self, plan: QueryPlan) -> str:
-        """SELECT keys, aggregates FROM (rows after WHERE and the key filter, with their row number
-        per unit) WHERE row number <= k GROUP BY keys."""
+        """Bounded: SELECT keys, aggregates FROM (rows after WHERE and the key filter, with their row
+        number per unit) WHERE row number <= k GROUP BY keys. Unbounded (one row per unit enforced):
+        SELECT keys, aggregates FROM (rows after WHERE) GROUP BY keys, then the key filter on the groups."""
+        bounded = not (plan.unit_unique and plan.max_rows_per_unit == 1)
         conditions = []
+        declared: list[int] = []
         where = parse_trusted(plan.normalized_sql).args.get("where")
         if where is not None:
             _check_trusted(where.this)
@@ -542,8 +558,10 @@ class _Pushdown:
             key = ref if group.logical_type == Column.LogicalType.STRING else _cast(ref, "TEXT")
             projections.append(exp.alias_(key, f"__dp_g{index}", quoted=True))
             order.append(group.column)
-            if group.declared_keys is not None:
+            if group.declared_keys is not None and bounded:
                 conditions.append(exp.In(this=_ref(group.column), expressions=self._keys(group)))
+            elif group.declared_keys is not None:
+                declared.append(index)
         aggregates = []
         for index, measure in enumerate(plan.measures):
             alias = f"__dp_m{index}"
@@ -553,7 +571,6 @@ class _Pushdown:
                 order.append(measure.column)
             aggregates.append(exp.alias_(_aggregate(measure, alias), measure.name, quoted=True))
 
-        bounded = not (plan.unit_unique and plan.max_rows_per_unit == 1)
         if bounded:
             projections.append(exp.alias_(_row_number(plan.privacy_unit, order), "__dp_rn", quoted=True))
         elif not projections:
@@ -570,7 +587,27 @@ class _Pushdown:
             outer = outer.where(exp.LTE(this=_ref("__dp_rn"), expression=k))
         if plan.group_by:
             outer.set("group", exp.Group(expressions=[exp.Literal.number(i + 1) for i in range(len(plan.group_by))]))
+        if declared:
+            outer = self._filter_groups(outer, plan, declared)
         return _generator(self.dialect).generate(outer)
+
+    def _filter_groups(self, grouped: exp.Select, plan: QueryPlan, declared: list[int]) -> exp.Select:
+        """SELECT the outputs FROM (grouped, its outputs renamed __dp_o0, ...) WHERE each declared key
+        column is one of its keys, compared as the text the release reads (``str`` of the key)."""
+        names = [*(g.column for g in plan.group_by), *(m.name for m in plan.measures)]
+        for index, item in enumerate(grouped.expressions):
+            item.set("alias", exp.to_identifier(f"__dp_o{index}", quoted=True))
+        if self.dialect == "postgresql":
+            # A fence: PostgreSQL would push the key filter down into the grouped query's WHERE.
+            grouped.set("offset", exp.Offset(expression=exp.Literal.number(0)))
+        conditions = [
+            exp.In(this=_ref(f"__dp_o{i}"),
+                   expressions=[self._param("k", str(key)) for key in plan.group_by[i].declared_keys or ()])
+            for i in declared
+        ]  # fmt: skip
+        outputs = [exp.alias_(_ref(f"__dp_o{i}"), name, quoted=True) for i, name in enumerate(names)]
+        source = exp.Subquery(this=grouped, alias=exp.TableAlias(this=exp.to_identifier("__dp_g", quoted=True)))
+        return exp.Select(expressions=outputs).from_(source).where(exp.and_(*conditions, copy=False), copy=False)
 
     def _keys(self, group: GroupBy) -> list[exp.Expression]:
         if group.logical_type == Column.LogicalType.INTEGER:
