@@ -7,6 +7,18 @@ over ``Dataset.search_text`` through the GIN index of migration ``0003_search_po
 page, the total and every facet come from one statement. Elsewhere (SQLite), every word must occur
 in ``search_text`` and ``fallback_order`` ranks.
 
+Bounded cost on PostgreSQL, as search engines do: a broad word matches most of a large catalog,
+and reading, ranking and counting every match costs microseconds each. So at most
+``CANDIDATE_CAP`` candidates are taken straight from the GIN index (a ``LIMIT`` inside a CTE, so
+PostgreSQL stops reading the table early), and the ranking, the page, the total and the facets are
+computed over those candidates only, plus the exact matches, which come from their own btree
+indexes wherever they are. A GIN index has no order, so the candidates are the first matches in
+the table's physical order (roughly the oldest datasets first); any other order would mean reading
+every match. The empty query takes its candidates in name order, through the name index. When
+there were more candidates than the cap, ``total_is_lower_bound`` says so: ``total`` and the facet
+counts are then "at least", among the first ``CANDIDATE_CAP``. Visibility and filters apply before
+the cap, so an invisible dataset is never a candidate. The SQLite fallback is not capped.
+
 Filters: a dataset matches when it is in *any* of the chosen domains, sensitivities and owners, and
 carries *all* of the chosen tags. Facet counts are computed over the filtered result set, which only
 ever holds datasets the user may see (``dataset_list_for``).
@@ -28,6 +40,7 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Value,
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Collate, Lower
@@ -47,6 +60,7 @@ MAX_LIMIT = 100
 MAX_OFFSET = 10_000
 FACET_SIZE = 20
 FACET_KINDS = ("domain", "sensitivity", "tag", "owner")
+CANDIDATE_CAP = 2_000
 
 _TERM = re.compile(r"[^\W_]+")
 _EDGE_PUNCTUATION = re.compile(r"^\W+|\W+$")
@@ -61,23 +75,33 @@ _MATCH_SQL = (
 )
 # The exact matches come from the btree indexes of the same migration, looked up once.
 _EXACT_SQL = (
-    "(\"catalog_dataset\".\"id\" IN (SELECT e.id FROM \"catalog_dataset\" e WHERE e.removed_at IS NULL AND ("
-    "lower(e.name COLLATE \"C\") = lower(%s COLLATE \"C\")"
-    " OR lower(e.table_name COLLATE \"C\") = lower(%s COLLATE \"C\")"
-    " OR lower(e.address COLLATE \"C\") = lower(%s COLLATE \"C\"))))::int"
+    '"catalog_dataset"."id" IN (SELECT e.id FROM "catalog_dataset" e WHERE e.removed_at IS NULL AND ('
+    'lower(e.name COLLATE "C") = lower(%s COLLATE "C")'
+    ' OR lower(e.table_name COLLATE "C") = lower(%s COLLATE "C")'
+    ' OR lower(e.address COLLATE "C") = lower(%s COLLATE "C")))'
 )
 # Addresses are lower-case identifiers (domain, backend, table): a plain strpos, a fraction of a
 # microsecond per match, where lower() or ILIKE on every match would cost more than the match.
-_RELEVANCE_SQL = "(strpos(\"catalog_dataset\".\"address\", lower(%s COLLATE \"C\")) > 0)::int"
+_RELEVANCE_SQL = '(strpos("catalog_dataset"."address", lower(%s COLLATE "C")) > 0)::int'
 _SORT_NAME = Lower(Collate("name", "C"))
 
-# m: the matches; g: their counts by domain, product and sensitivity, from which the domain,
+# c: at most CANDIDATE_CAP + 1 candidates (one more than kept, to tell whether the cap was hit);
+# x: the exact matches, wherever they are; m: x and the first CANDIDATE_CAP candidates, ranked
+# and counted; g: their counts by domain, product and sensitivity, from which the domain,
 # sensitivity, owner facets and the total follow without reading the matches again.
 _FACETS_SQL = """
-    WITH m AS MATERIALIZED ({inner}),
+    WITH c AS MATERIALIZED ({candidates}),
+         x AS MATERIALIZED ({exact}),
+         m AS MATERIALIZED (
+           SELECT id, domain_id, product_id, sensitivity, 1 AS exact, relevance, sort_name FROM x
+           UNION ALL
+           SELECT id, domain_id, product_id, sensitivity, 0, relevance, sort_name
+             FROM (SELECT * FROM c LIMIT %s) k WHERE k.id NOT IN (SELECT id FROM x)),
          g AS MATERIALIZED (SELECT domain_id, product_id, sensitivity, count(*) AS n FROM m
                             GROUP BY domain_id, product_id, sensitivity)
     {page}
+    SELECT 'candidates', NULL, NULL, (SELECT count(*) FROM c)::bigint, NULL
+    UNION ALL
     SELECT 'total', NULL, NULL, coalesce(sum(g.n), 0)::bigint, NULL FROM g
     UNION ALL
     SELECT 'domain', d.slug, d.name, sum(g.n)::bigint, NULL
@@ -100,6 +124,14 @@ _FACETS_SQL = """
      GROUP BY u.username
 """
 
+# The page, ranked, from the matches m of _FACETS_SQL.
+_PAGE_SQL = """
+    SELECT 'page', NULL, NULL, NULL::bigint,
+           (SELECT array_agg(p.id ORDER BY p.exact DESC, p.relevance DESC, p.sort_name, p.id)
+              FROM (SELECT id, exact, relevance, sort_name FROM m
+                    ORDER BY exact DESC, relevance DESC, sort_name, id LIMIT %s OFFSET %s) p)
+    UNION ALL"""
+
 
 @dataclass(frozen=True)
 class Facet:
@@ -117,6 +149,16 @@ class SearchResult:
     query: str
     limit: int = 20
     offset: int = 0
+    total_is_lower_bound: bool = False
+
+    @property
+    def total_display(self) -> str:
+        """``total`` for people: ``2,000+`` when it is a lower bound."""
+        return f"{self.total:,}+" if self.total_is_lower_bound else str(self.total)
+
+    @property
+    def candidate_cap_display(self) -> str:
+        return f"{CANDIDATE_CAP:,}"
 
 
 def clean_text(raw: str, *, max_chars: int) -> str:
@@ -190,52 +232,66 @@ def exact_text(query: str) -> str:
 
 def postgres_search(
     datasets: QuerySet[Dataset], *, query: str, terms: list[str], limit: int, offset: int
-) -> tuple[list[int], int, list[FacetRow]]:
-    """One statement for the page, the total and the facets (the matches are read once)."""
+) -> tuple[list[int], int, list[FacetRow], bool]:
+    """One statement for the page, the total and the facets, over at most ``CANDIDATE_CAP``
+    candidates and the exact matches (see the module docstring). The last item says whether the
+    cap was hit, so that the total is a lower bound."""
     connection = connections[datasets.db]
-    page_sql, page_params = "", []
+    cap = CANDIDATE_CAP
+    columns = ("id", "domain_id", "product_id", "sensitivity", "relevance", "sort_name")
     if terms:
         # The terms hold letters and digits only; the tsquery text is a parameter all the same.
         tsquery = " & ".join(f"{term}:*" for term in terms)
-        matches = datasets.filter(RawSQL(_MATCH_SQL, [tsquery], output_field=BooleanField()))  # noqa: S611
         relevance = " + ".join([_RELEVANCE_SQL] * len(terms))
-        matches = matches.annotate(
-            exact=RawSQL(_EXACT_SQL, [exact_text(query)] * 3, output_field=IntegerField()),  # noqa: S611
+        ranked = datasets.annotate(
             relevance=RawSQL(relevance, terms, output_field=IntegerField()),  # noqa: S611
             sort_name=_SORT_NAME,
-        ).values("id", "domain_id", "product_id", "sensitivity", "exact", "relevance", "sort_name")
-        page_sql = """
-            SELECT 'page', NULL, NULL, NULL::bigint,
-                   (SELECT array_agg(p.id ORDER BY p.exact DESC, p.relevance DESC, p.sort_name, p.id)
-                      FROM (SELECT id, exact, relevance, sort_name FROM m
-                            ORDER BY exact DESC, relevance DESC, sort_name, id LIMIT %s OFFSET %s) p)
-            UNION ALL"""
-        page_params = [limit, offset]
+        ).values(*columns)
+        # No ORDER BY: the GIN index has no order, and any order would mean reading every match.
+        candidates = ranked.filter(RawSQL(_MATCH_SQL, [tsquery], output_field=BooleanField())).order_by()  # noqa: S611
+        exact = ranked.filter(
+            RawSQL(_EXACT_SQL, [exact_text(query)] * 3, output_field=BooleanField())  # noqa: S611
+        ).order_by()
     else:
-        matches = datasets.values("id", "domain_id", "product_id", "sensitivity")
-    inner_sql, inner_params = matches.order_by().query.get_compiler(using=datasets.db).as_sql()
-    sql = _FACETS_SQL.format(inner=inner_sql, page=page_sql, **_table_names(connection))
+        ranked = datasets.annotate(relevance=Value(0, output_field=IntegerField()), sort_name=_SORT_NAME)
+        candidates = ranked.values(*columns).order_by(_SORT_NAME, "id")
+        exact = candidates.filter(RawSQL("false", [], output_field=BooleanField())).order_by()
+    # The empty query's candidates are the first by name, so they hold its first pages too.
+    page_in_candidates = bool(terms) or offset + limit <= cap
+    page_sql, page_params = (_PAGE_SQL, [limit, offset]) if page_in_candidates else ("", [])
+    candidates_sql, candidates_params = _sql(candidates[: cap + 1])
+    exact_sql, exact_params = _sql(exact)
+    sql = _FACETS_SQL.format(candidates=candidates_sql, exact=exact_sql, page=page_sql, **_table_names(connection))
     with transaction.atomic(using=datasets.db), connection.cursor() as cursor:
-        # JIT compilation costs tens of milliseconds and never pays off here; the matches of a
-        # broad query (tens of thousands of rows) should stay in memory.
-        cursor.execute("SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true)")
-        cursor.execute(sql, [*inner_params, *page_params])
+        # JIT compilation costs tens of milliseconds and never pays off here; nor do parallel
+        # workers, which start in milliseconds each and evaluate the visibility subquery again.
+        cursor.execute(
+            "SELECT set_config('jit', 'off', true), set_config('work_mem', '32MB', true),"
+            " set_config('max_parallel_workers_per_gather', '0', true)"
+        )
+        cursor.execute(sql, [*candidates_params, *exact_params, cap, *page_params])
         rows = cursor.fetchall()
     page_ids: list[int] = []
-    if not terms:
+    if not page_in_candidates:
         # Every visible dataset by name: the name index finds the page without sorting them all.
         ordered = datasets.order_by(_SORT_NAME, "id").values_list("id", flat=True)
         page_ids = list(ordered[offset : offset + limit])
-    total = 0
+    total, capped = 0, False
     facet_rows: list[FacetRow] = []
     for kind, value, label, count, ids in rows:
         if kind == "page":
             page_ids = list(ids or [])
+        elif kind == "candidates":
+            capped = int(count) > cap
         elif kind == "total":
             total = int(count)
         else:
             facet_rows.append((kind, value, label, int(count)))
-    return page_ids, total, facet_rows
+    return page_ids, total, facet_rows, capped
+
+
+def _sql(queryset: QuerySet[Any]) -> tuple[str, tuple[Any, ...]]:
+    return queryset.query.get_compiler(using=queryset.db).as_sql()
 
 
 def _table_names(connection: Any) -> dict[str, str]:
@@ -341,9 +397,16 @@ def catalog_search(
     if query and not terms:
         # Nothing searchable (only punctuation or symbols): nothing can match.
         datasets = datasets.none()
-    search = postgres_search if connections[datasets.db].vendor == "postgresql" else fallback_search
+    capped = False
     try:
-        page_ids, total, facet_rows = search(datasets, query=query, terms=terms, limit=limit, offset=offset)
+        if connections[datasets.db].vendor == "postgresql":
+            page_ids, total, facet_rows, capped = postgres_search(
+                datasets, query=query, terms=terms, limit=limit, offset=offset
+            )
+        else:
+            page_ids, total, facet_rows = fallback_search(
+                datasets, query=query, terms=terms, limit=limit, offset=offset
+            )
     except EmptyResultSet:  # the user sees no domain at all, or the query can match nothing
         page_ids, total, facet_rows = [], 0, []
     loaded = Dataset.objects.filter(pk__in=page_ids).select_related("domain", "product").prefetch_related("tags")
@@ -355,4 +418,5 @@ def catalog_search(
         query=query,
         limit=limit,
         offset=offset,
+        total_is_lower_bound=capped,
     )

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.catalog.models import Dataset
-from apps.catalog.search import MAX_LIMIT, MAX_OFFSET, catalog_search
+from apps.catalog.search import CANDIDATE_CAP, MAX_LIMIT, MAX_OFFSET, catalog_search
 from apps.catalog.serializers import ErrorSerializer
 
 
@@ -22,7 +22,9 @@ class SearchParamsSerializer(serializers.Serializer):
 class FacetSerializer(serializers.Serializer):
     value = serializers.CharField(help_text="What to pass back as a filter.")
     label = serializers.CharField()
-    count = serializers.IntegerField(help_text="Matching datasets, among those you can see.")
+    count = serializers.IntegerField(
+        help_text="Matching datasets, among those you can see (among the candidates when the count is a lower bound)."
+    )
     selected = serializers.BooleanField()
 
 
@@ -54,7 +56,17 @@ class SearchHitSerializer(serializers.Serializer):
 
 
 class SearchResponseSerializer(serializers.Serializer):
-    count = serializers.IntegerField(source="total", help_text="All matches, not only this page.")
+    count = serializers.IntegerField(
+        source="total",
+        help_text="All matches, not only this page; at least this many when `count_is_lower_bound`.",
+    )
+    count_is_lower_bound = serializers.BooleanField(
+        source="total_is_lower_bound",
+        help_text=(
+            "True when the query matched more datasets than the search ranks: then `count`, the results "
+            "and the facet counts cover the exact matches and the first candidates only."
+        ),
+    )
     results = SearchHitSerializer(many=True, source="datasets")
     facets = FacetsSerializer()
 
@@ -70,7 +82,9 @@ class CatalogSearchApi(APIView):
         description=(
             "Words of `q` match names, addresses, descriptions, tags, product names and column names "
             "(each word as a prefix). An exact match of the whole query with a dataset's name, table or "
-            "address comes first. Filters: any of the domains, sensitivities and owners; all of the tags."
+            "address comes first. Filters: any of the domains, sensitivities and owners; all of the tags. "
+            f"A broad query ranks and counts only its first {CANDIDATE_CAP:,} matches (and the exact "
+            "matches): `count_is_lower_bound` is then true."
         ),
         parameters=[
             OpenApiParameter("q", str, description="Search words; empty lists every dataset you can see."),
