@@ -25,14 +25,12 @@ from apps.catalog.models import Column, DataProduct, Dataset
 from apps.catalog.selectors import dataset_get_for, domain_get_for, product_get_for
 from apps.catalog.services import column_update, dataset_update, domain_update, product_update
 from apps.core.errors import ApplicationError
+from apps.core.views import is_htmx, refusals_shown
 from apps.domains.models import Domain
 from apps.domains.permissions import can_edit, ensure_can_edit
 
 View = Callable[..., HttpResponse]
 
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
 
 
 def login_required(view: View) -> View:
@@ -42,7 +40,7 @@ def login_required(view: View) -> View:
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if _is_htmx(request) and not request.user.is_authenticated:
+        if is_htmx(request) and not request.user.is_authenticated:
             target = request.headers.get("HX-Current-URL") or request.get_full_path()
             response = HttpResponse(status=204)
             response["HX-Redirect"] = redirect_to_login(target)["Location"]
@@ -55,19 +53,6 @@ def login_required(view: View) -> View:
 def _posted(request: HttpRequest) -> Any:
     return request.POST if request.method == "POST" else None
 
-
-def _refusals_shown(view: View) -> View:
-    """An ``ApplicationError`` (e.g. 403 Forbidden) becomes a page or fragment naming the problem."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ApplicationError as exc:
-            template = "catalog/_refusal.html" if _is_htmx(request) else "catalog/refusal.html"
-            return render(request, template, {"message": exc.message}, status=exc.status_code)
-
-    return wrapper
 
 
 # --- browse ---------------------------------------------------------------------------------
@@ -134,7 +119,7 @@ class Part:
 
 
 def _show(request: HttpRequest, part: Part, *, can_edit: bool, saved: bool = False) -> HttpResponse:
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return redirect(part.page_url)
     context = {**part.context, "part": part, "can_edit": can_edit, "saved": saved}
     return render(request, part.display_template, context)
@@ -142,7 +127,7 @@ def _show(request: HttpRequest, part: Part, *, can_edit: bool, saved: bool = Fal
 
 def _form(request: HttpRequest, part: Part, form: EditForm, *, status: int = 200) -> HttpResponse:
     context = {**part.context, "part": part, "form": form}
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return render(request, "catalog/edit_page.html", context, status=status)
     return render(request, part.row_form_template or part.form_template, context, status=status)
 
@@ -220,7 +205,7 @@ def domain_about(request: HttpRequest, domain: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def domain_edit(request: HttpRequest, domain: str) -> HttpResponse:
     obj = domain_get_for(user=request.user, slug=domain)
     ensure_can_edit(request.user, obj)
@@ -240,7 +225,7 @@ def product_about(request: HttpRequest, domain: str, product: str) -> HttpRespon
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def product_edit(request: HttpRequest, domain: str, product: str) -> HttpResponse:
     obj = product_get_for(user=request.user, domain_slug=domain, slug=product)
     ensure_can_edit(request.user, obj)
@@ -261,7 +246,7 @@ def dataset_about(request: HttpRequest, address: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def dataset_edit(request: HttpRequest, address: str) -> HttpResponse:
     dataset = dataset_get_for(user=request.user, address=address)
     ensure_can_edit(request.user, dataset)
@@ -282,7 +267,7 @@ def column_row(request: HttpRequest, address: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def column_edit(request: HttpRequest, address: str, pk: int) -> HttpResponse:
     column = browse.column_get_for(user=request.user, address=address, pk=pk)
     ensure_can_edit(request.user, column)

@@ -6,8 +6,6 @@ finished); without JavaScript they redirect back to the backend's page.
 """
 
 from collections.abc import Callable
-from functools import wraps
-from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,6 +18,7 @@ from apps.catalog.harvest_selectors import harvest_run_get_for, harvest_run_list
 from apps.catalog.harvest_services import harvest_request
 from apps.catalog.selectors import domain_get_for
 from apps.core.errors import ApplicationError
+from apps.core.views import is_htmx, refusals_shown
 from apps.domains.forms import BackendRegisterForm, BackendUpdateForm
 from apps.domains.permissions import can_edit, ensure_can_edit
 from apps.domains.selectors import backend_get_for, backend_list_for
@@ -28,22 +27,6 @@ from apps.domains.services import backend_check, backend_delete, backend_registe
 View = Callable[..., HttpResponse]
 
 
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _refusals_shown(view: View) -> View:
-    """An ``ApplicationError`` (e.g. 403 for a viewer who is not an owner) becomes a page naming it."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ApplicationError as exc:
-            template = "domains/_refusal.html" if _is_htmx(request) else "domains/refusal.html"
-            return render(request, template, {"message": exc.message}, status=exc.status_code)
-
-    return wrapper
 
 
 def _form_error(form: Form, exc: ApplicationError) -> None:
@@ -64,7 +47,7 @@ def backend_list(request: HttpRequest, domain: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def backend_create(request: HttpRequest, domain: str) -> HttpResponse:
     found = domain_get_for(user=request.user, slug=domain)
     ensure_can_edit(request.user, found)
@@ -100,7 +83,7 @@ def backend_detail(request: HttpRequest, domain: str, backend: str) -> HttpRespo
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def backend_edit(request: HttpRequest, domain: str, backend: str) -> HttpResponse:
     found = backend_get_for(user=request.user, domain_slug=domain, slug=backend)
     ensure_can_edit(request.user, found)
@@ -125,7 +108,7 @@ def backend_edit(request: HttpRequest, domain: str, backend: str) -> HttpRespons
 
 @login_required
 @require_POST
-@_refusals_shown
+@refusals_shown
 def backend_remove(request: HttpRequest, domain: str, backend: str) -> HttpResponse:
     found = backend_get_for(user=request.user, domain_slug=domain, slug=backend)
     backend_delete(actor=request.user, backend=found)
@@ -135,22 +118,22 @@ def backend_remove(request: HttpRequest, domain: str, backend: str) -> HttpRespo
 
 @login_required
 @require_POST
-@_refusals_shown
+@refusals_shown
 def backend_test(request: HttpRequest, domain: str, backend: str) -> HttpResponse:
     found = backend_get_for(user=request.user, domain_slug=domain, slug=backend)
     checked = backend_check(actor=request.user, backend=found)
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "domains/_health.html", {"backend": checked})
     return redirect("domains:backend_detail", domain=found.domain.slug, backend=found.slug)
 
 
 @login_required
 @require_POST
-@_refusals_shown
+@refusals_shown
 def backend_harvest(request: HttpRequest, domain: str, backend: str) -> HttpResponse:
     found = backend_get_for(user=request.user, domain_slug=domain, slug=backend)
     run = harvest_request(actor=request.user, backend=found)
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "domains/_harvest_run.html", {"run": run}, status=202)
     return redirect("domains:harvest_run", pk=run.pk)
 
@@ -159,7 +142,7 @@ def backend_harvest(request: HttpRequest, domain: str, backend: str) -> HttpResp
 @require_GET
 def harvest_run(request: HttpRequest, pk: int) -> HttpResponse:
     run = harvest_run_get_for(user=request.user, pk=pk)
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "domains/_harvest_run.html", {"run": run})
     context = {"run": run, "backend": run.backend, "domain": run.backend.domain}
     return render(request, "domains/harvest_run.html", context)

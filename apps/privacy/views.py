@@ -8,7 +8,6 @@ Validation errors come back in the form with the service's message and status 40
 """
 
 from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -20,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.catalog.views import login_required
 from apps.core.errors import ApplicationError
+from apps.core.views import is_htmx, refusals_shown
 from apps.domains.permissions import can_manage_policies
 from apps.privacy import browse
 from apps.privacy.forms import AccessRequestForm, DatasetBudgetForm, DecisionForm, PolicyForm, PrivacyForm
@@ -36,22 +36,6 @@ from apps.privacy.services import dataset_budget_set, policy_revoke, policy_save
 View = Callable[..., HttpResponse]
 
 
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
-
-def _refusals_shown(view: View) -> View:
-    """An ``ApplicationError`` not attached to a form becomes a page or fragment naming it."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ApplicationError as exc:
-            template = "catalog/_refusal.html" if _is_htmx(request) else "catalog/refusal.html"
-            return render(request, template, {"message": exc.message}, status=exc.status_code)
-
-    return wrapper
 
 
 def _form_failed(form: PrivacyForm, exc: ApplicationError) -> int:
@@ -124,7 +108,7 @@ def _standalone(request: HttpRequest, fragment: str, context: dict[str, Any], *,
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def dataset_budget(request: HttpRequest, address: str) -> HttpResponse:
     dataset = browse.managed_dataset_get_for(user=request.user, address=address)
     budget, balance = dataset_budget_of(dataset)
@@ -136,12 +120,12 @@ def dataset_budget(request: HttpRequest, address: str) -> HttpResponse:
         except ApplicationError as exc:
             status = _form_failed(form, exc)
         else:
-            if not _is_htmx(request):
+            if not is_htmx(request):
                 messages.success(request, f"Saved the dataset-wide budget of {dataset.address}.")
                 return redirect(_editor_url(dataset.address, "dataset-budget"))
             budget, balance = dataset_budget_of(dataset)
             form, saved = DatasetBudgetForm(budget=budget), True
-    elif request.method == "GET" and not _is_htmx(request):
+    elif request.method == "GET" and not is_htmx(request):
         return redirect(_editor_url(dataset.address, "dataset-budget"))
     context = {
         "dataset": dataset,
@@ -150,13 +134,13 @@ def dataset_budget(request: HttpRequest, address: str) -> HttpResponse:
         "budget_form": form,
         "saved": saved,
     }
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "privacy/_budget.html", context, status=status)
     return _standalone(request, "privacy/_budget.html", context, title=f"Budget of {dataset.address}", status=status)
 
 
 def _policies_section(request: HttpRequest, dataset: Any, message: str) -> HttpResponse:
-    if not _is_htmx(request):
+    if not is_htmx(request):
         messages.success(request, message)
         return redirect(_editor_url(dataset.address, "policies"))
     policies, accounts = browse.policy_rows(dataset)
@@ -184,7 +168,7 @@ def _save_policy(request: HttpRequest, form: PolicyForm) -> tuple[Policy | None,
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def policy_create(request: HttpRequest, address: str) -> HttpResponse:
     dataset = browse.managed_dataset_get_for(user=request.user, address=address)
     form = PolicyForm(_posted(request), dataset=dataset)
@@ -194,7 +178,7 @@ def policy_create(request: HttpRequest, address: str) -> HttpResponse:
         if policy is not None:
             return _policies_section(request, dataset, f"Saved the policy of {policy.subject_label}.")
     context = {"dataset": dataset, "create_form": form}
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "privacy/_policy_create.html", context, status=status)
     return _standalone(request, "privacy/_policy_create.html", context, title="New policy", status=status)
 
@@ -211,7 +195,7 @@ def _policy_on(dataset: Any, pk: int) -> Policy:
 def policy_row(request: HttpRequest, address: str, pk: int) -> HttpResponse:
     dataset = browse.managed_dataset_get_for(user=request.user, address=address)
     policy = _policy_on(dataset, pk)
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return redirect(_editor_url(dataset.address, f"policy-{policy.pk}"))
     row = next(row for row in browse.policy_rows(dataset)[0] if row.policy.pk == policy.pk)
     return render(request, "privacy/_policy_row.html", {"dataset": dataset, "row": row})
@@ -219,7 +203,7 @@ def policy_row(request: HttpRequest, address: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def policy_edit(request: HttpRequest, address: str, pk: int) -> HttpResponse:
     dataset = browse.managed_dataset_get_for(user=request.user, address=address)
     policy = _policy_on(dataset, pk)
@@ -230,7 +214,7 @@ def policy_edit(request: HttpRequest, address: str, pk: int) -> HttpResponse:
         if saved is not None:
             return _policies_section(request, dataset, f"Saved the policy of {saved.subject_label}.")
     context = {"dataset": dataset, "policy": policy, "form": form}
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "privacy/_policy_row_form.html", context, status=status)
     title = f"Edit the policy of {policy.subject_label}"
     return _standalone(request, "privacy/_policy_form.html", context, title=title, status=status)
@@ -238,7 +222,7 @@ def policy_edit(request: HttpRequest, address: str, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def policy_remove(request: HttpRequest, address: str, pk: int) -> HttpResponse:
     dataset = browse.managed_dataset_get_for(user=request.user, address=address)
     policy = _policy_on(dataset, pk)
@@ -249,7 +233,7 @@ def policy_remove(request: HttpRequest, address: str, pk: int) -> HttpResponse:
         return _policies_section(request, dataset, f"Revoked the policy of {subject}.")
     status = 400 if request.method == "POST" else 200
     context = {"dataset": dataset, "policy": policy, "unconfirmed": status == 400}
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "privacy/_policy_revoke_row.html", context, status=status)
     title = f"Revoke the policy of {policy.subject_label}"
     return _standalone(request, "privacy/_policy_revoke_form.html", context, title=title, status=status)
@@ -267,7 +251,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-@_refusals_shown
+@refusals_shown
 def request_create(request: HttpRequest) -> HttpResponse:
     source = request.POST if request.method == "POST" else request.GET
     dataset = browse.requestable_dataset_get_for(user=request.user, address=source.get("dataset"))
@@ -302,7 +286,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-@_refusals_shown
+@refusals_shown
 def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
     page = browse.request_page_for(user=request.user, pk=pk)
     access = page.request
@@ -332,7 +316,7 @@ def request_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-@_refusals_shown
+@refusals_shown
 def request_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_request_get_for(user=request.user, pk=pk)
     access_request_withdraw(actor=request.user, request=access, request_id=request.request_id)

@@ -22,6 +22,7 @@ from apps.catalog.models import Dataset
 from apps.catalog.selectors import dataset_get_for, dataset_list_for
 from apps.catalog.views import login_required
 from apps.core.errors import ApplicationError
+from apps.core.views import is_htmx
 from apps.domains.models import Sensitivity
 from apps.privacy.browse import dataset_access_for
 from apps.privacy.forms import plain
@@ -30,11 +31,6 @@ from apps.queries.forms import QueryForm
 from apps.queries.models import QueryJob
 from apps.queries.selectors import query_job_get_for, query_job_list_for
 from apps.queries.services import query_cancel, query_preview, query_result_download, query_submit
-
-
-def _is_htmx(request: HttpRequest) -> bool:
-    return request.headers.get("HX-Request") == "true"
-
 
 # --- the editor ------------------------------------------------------------------------------
 
@@ -103,7 +99,7 @@ def preview(request: HttpRequest) -> HttpResponse:
     dataset = _queryable_dataset(request, request.POST.get("dataset"))
     form = QueryForm(request.POST)
     result = _preview(request, dataset, form)
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "queries/_preview.html", {"preview": result}, status=result.status)
     context = _editor_context(request, dataset, form, result)
     return render(request, "queries/editor.html", context, status=result.status)
@@ -246,7 +242,7 @@ def _job_context(job: QueryJob) -> dict[str, Any]:
 @require_GET
 def job_page(request: HttpRequest, pk: int) -> HttpResponse:
     job = query_job_get_for(user=request.user, pk=pk)
-    if _is_htmx(request):
+    if is_htmx(request):
         return render(request, "queries/_job.html", _job_context(job))
     return render(request, "queries/job.html", _job_context(job))
 
@@ -258,13 +254,13 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         job = query_cancel(actor=request.user, job=job, request_id=request.request_id)
     except ApplicationError as exc:
-        if not _is_htmx(request):
+        if not is_htmx(request):
             messages.error(request, exc.message)
             return redirect("queries:job", pk=pk)
         # The job moved on meanwhile (409): show its fresh state with the reason, swapped in place.
         job = query_job_get_for(user=request.user, pk=pk)
         return render(request, "queries/_job.html", {**_job_context(job), "refusal": exc.message})
-    if not _is_htmx(request):
+    if not is_htmx(request):
         messages.success(request, "The query was cancelled; its reservation was released.")
         return redirect("queries:job", pk=pk)
     return render(request, "queries/_job.html", _job_context(job))
