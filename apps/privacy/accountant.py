@@ -169,11 +169,13 @@ def budget_reserve(
         raise ApplicationError("A release must cost something: epsilon, delta or rho above zero.")
     policy = usable_policy(user=actor, dataset=dataset, mechanism=mechanism)
     _check_cap(policy, cost, dataset)
-    dataset_limit = _dataset_limits(dataset)
+    _dataset_limits(dataset)  # refuse early, before taking locks, when no dataset budget is set
 
     total_account = _locked_account(dataset=dataset, user=None)
     user_account = _locked_account(dataset=dataset, user=actor)
-    # Read the policy again now that the accounts are locked: a concurrent change has committed.
+    # Read the limits again now that the accounts are locked: a concurrent change to the dataset
+    # budget or the policy (which locks the same accounts) has committed by now.
+    dataset_limit = _dataset_limits(dataset)
     policy = usable_policy(user=actor, dataset=dataset, mechanism=mechanism)
     user_limit = _policy_limits(policy)
     _check_room(

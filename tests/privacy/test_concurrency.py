@@ -1,17 +1,21 @@
 """Case 1 and 6 of shared/testing.md, through real HTTP to a live server on PostgreSQL."""
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
 import requests
-from django.db import connection
+from django.db import connection, transaction
 from rest_framework.authtoken.models import Token
 
 from apps.core.errors import ApplicationError
+from apps.privacy.accountant import budget_reserve
+from apps.privacy.composition import PrivacyCost
+from apps.privacy.errors import BudgetExhausted
 from apps.privacy.models import BudgetAccount, LedgerEntry, Policy
-from apps.privacy.services import policy_save
+from apps.privacy.services import dataset_budget_set, policy_save
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,3 +87,40 @@ def test_lowering_a_budget_while_reservations_run_never_lets_a_grant_exceed_it(
     account = BudgetAccount.objects.get(user=bob, dataset=funded_adult)
     assert account.epsilon_limit == final_limit
     assert account.epsilon_total <= final_limit
+
+
+def test_a_reservation_waiting_on_a_lowered_dataset_budget_is_checked_against_the_new_one(
+    funded_adult, alice, bob
+):
+    policy_save(actor=alice, scope=funded_adult, user=bob, epsilon_budget="8")
+    budget_locked, outcome = threading.Event(), {}
+
+    def lower_dataset_budget() -> None:
+        try:
+            with transaction.atomic():
+                dataset_budget_set(actor=alice, dataset=funded_adult, epsilon_limit="5", delta_limit="0.00001")
+                budget_locked.set()
+                time.sleep(1.5)  # the reservation below reads and waits meanwhile
+        finally:
+            connection.close()
+
+    def reserve_six() -> None:
+        budget_locked.wait()
+        try:
+            budget_reserve(actor=bob, dataset=funded_adult, cost=PrivacyCost(epsilon=Decimal(6)), mechanism="laplace")
+            outcome["result"] = "granted"
+        except BudgetExhausted:
+            outcome["result"] = "refused"
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=lower_dataset_budget), threading.Thread(target=reserve_six)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outcome["result"] == "refused"
+    total = BudgetAccount.objects.get(user=None, dataset=funded_adult)
+    assert total.epsilon_limit == Decimal(5)
+    assert total.epsilon_total == 0
