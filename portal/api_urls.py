@@ -12,4 +12,7 @@ urlpatterns = [
     path("v1/auth/", include("apps.accounts.api_urls")),
     path("v1/", include("apps.privacy.api_urls")),
     path("v1/", include("apps.queries.api_urls")),
+    path("v1/", include("apps.synth.api_urls")),
+    path("v1/", include("apps.lineage.api_urls")),
+    path("v1/", include("apps.usage.api_urls")),
 ]

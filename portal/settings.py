@@ -42,6 +42,8 @@ INSTALLED_APPS = [
     "apps.catalog",
     "apps.privacy",
     "apps.queries",
+    "apps.synth",
+    "apps.lineage",
 ]
 
 MIDDLEWARE = [

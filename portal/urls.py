@@ -11,4 +11,7 @@ urlpatterns = [
     path("domains/", include("apps.domains.urls")),
     path("privacy/", include("apps.privacy.urls")),
     path("queries/", include("apps.queries.urls")),
+    path("synth/", include("apps.synth.urls")),
+    path("lineage/", include("apps.lineage.urls")),
+    path("usage/", include("apps.usage.urls")),
 ]

@@ -47,6 +47,15 @@ class DataProduct(models.Model):
 class Dataset(models.Model):
     """A table or view of a backend, addressed as ``<domain>.<backend>.<table>``."""
 
+    class Kind(models.TextChoices):
+        TABLE = "table", "Backend table"
+        SYNTHETIC = "synthetic", "DP synthetic sample"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.TABLE, db_index=True)
+    derived_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derivatives",
+        help_text="For a synthetic sample: the confidential dataset it was generated from.",
+    )
     domain = models.ForeignKey(Domain, on_delete=models.CASCADE, related_name="datasets")
     product = models.ForeignKey(
         DataProduct, null=True, blank=True, on_delete=models.SET_NULL, related_name="datasets"
@@ -69,6 +78,9 @@ class Dataset(models.Model):
     version = models.PositiveIntegerField(default=1)
     search_text = models.TextField(blank=True, editable=False)
     harvested_at = models.DateTimeField(null=True, blank=True)
+    data_updated_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the data last changed, from harvests and lineage events."
+    )
     removed_at = models.DateTimeField(
         null=True, blank=True, help_text="Set when a harvest no longer finds the table."
     )
