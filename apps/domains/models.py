@@ -16,6 +16,12 @@ class Domain(models.Model):
     description = models.TextField(blank=True, help_text="Markdown.")
     sensitivity = models.CharField(max_length=16, choices=Sensitivity.choices, default=Sensitivity.OPEN)
     owners = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="owned_domains")
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="member_of_domains",
+        help_text="The people who work in this domain: usage KPIs count them as this domain consuming data.",
+    )
     visible_to_groups = models.ManyToManyField(
         Group,
         blank=True,
