@@ -357,7 +357,7 @@ def _log_unexpected(job_id: int, stage: str, exc: BaseException) -> None:
 def _fetch(job: QueryJob, plan: QueryPlan) -> list[tuple]:
     """The per-group aggregates, from the domain's backend. Raises ``BackendUnreachable`` when
     nothing was sent to the backend (the reservation can be given back)."""
-    dataset = Dataset.objects.select_related("backend").get(pk=job.dataset_id)
+    dataset = Dataset.objects.select_related("backend", "domain").get(pk=job.dataset_id)
     if dataset.version != job.dataset_version:
         raise BackendUnreachable(
             f"{dataset.address} changed (its declared metadata) since the query was submitted; submit it again."
@@ -373,7 +373,16 @@ def _fetch(job: QueryJob, plan: QueryPlan) -> list[tuple]:
         _log_unexpected(job.pk, "compiling the pushdown query", exc)
         raise BackendUnreachable("The query could not be compiled for its backend; nothing was read.") from None
     with connector:
-        return connector.fetch_aggregates(sql, params, max_rows=max_groups())
+        try:
+            return connector.fetch_aggregates(sql, params, max_rows=max_groups())
+        except BackendUnreachable as exc:
+            # The connector's message names hosts, ports or file paths: for the domain's operators
+            # (the log and the backend's health page), not for an analyst.
+            logger.warning("query job %s: backend %s unreachable: %s", job.pk, dataset.backend.slug, exc.message)
+            raise BackendUnreachable(
+                f"The {dataset.domain.name} domain's backend could not be reached; nothing was read. "
+                "Try again later; its owners see the details on the backend's page."
+            ) from None
 
 
 def query_run(*, job_id: int) -> QueryJob | None:
