@@ -196,8 +196,9 @@ def backend_check(*, actor: User, backend: Backend) -> Backend:
 
 
 def backend_delete(*, actor: User, backend: Backend) -> None:
-    """Remove a backend. Its datasets stay in the catalog, with what people wrote, but no backend."""
+    """Remove a backend. Its datasets stay in the catalog, with what people wrote, marked removed."""
     ensure_can_edit(actor, backend)
     with transaction.atomic():
         audit_record(actor=actor, action="backend.delete", obj=backend, details={"kind": backend.kind})
+        backend.datasets.filter(removed_at__isnull=True).update(removed_at=timezone.now())
         backend.delete()

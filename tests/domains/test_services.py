@@ -1,13 +1,15 @@
 import pytest
 from django.http import Http404
+from django.urls import reverse
 
 from apps.core.errors import ApplicationError, BackendUnavailable, Forbidden
 from apps.domains.connectors import connector_for
 from apps.domains.models import Backend
 from apps.domains.services import backend_check, backend_delete, backend_register, backend_update
 from apps.usage.models import AuditEvent
+from tests.conftest import client_for
 from tests.domains.backends import PasswordServer
-from tests.factories import DomainFactory
+from tests.factories import DatasetFactory, DomainFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +144,14 @@ def test_files_outside_the_configured_roots_are_refused(alice, hr, sqlite_file, 
         backend_register(actor=alice, domain=hr, slug="people", kind=Backend.Kind.SQLITE, url=str(sqlite_file))
     settings.PORTAL_BACKEND_FILE_ROOTS = [str(tmp_path)]
     assert backend_register(actor=alice, domain=hr, slug="people", kind=Backend.Kind.SQLITE, url=str(sqlite_file))
+
+
+def test_deleting_a_backend_marks_its_datasets_removed_and_keeps_what_people_wrote(alice, hr, sqlite_file):
+    backend = backend_register(actor=alice, domain=hr, slug="people", kind=Backend.Kind.SQLITE, url=str(sqlite_file))
+    dataset = DatasetFactory(domain=hr, backend=backend, description="Written by alice.")
+    backend_delete(actor=alice, backend=backend)
+    dataset.refresh_from_db()
+    assert dataset.backend is None and dataset.removed_at is not None
+    assert dataset.description == "Written by alice."
+    page = client_for(alice).get(reverse("catalog:dataset", args=[dataset.address]))
+    assert b"Its backend was removed from the portal" in page.content
