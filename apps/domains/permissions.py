@@ -57,7 +57,55 @@ def _product_of(obj: Any) -> Any:
 
 
 def can_view(user: Any, obj: Any) -> bool:
-    return visible_domains(user).filter(pk=domain_of(obj).pk).exists()
+    if not visible_domains(user).filter(pk=domain_of(obj).pk).exists():
+        return False
+    dataset = obj if obj._meta.model_name == "dataset" else getattr(obj, "dataset", None)
+    if dataset is not None and getattr(dataset, "kind", "") == "synthetic":
+        return can_read_synthetic(user, dataset)
+    return True
+
+
+def can_read_synthetic(user: Any, dataset: Any) -> bool:
+    """A DP synthetic sample (``Dataset.kind == "synthetic"``) is seen by admins, the owners of its
+    source, and users whose policy on the source gives access now (synthetic, DP or raw)."""
+    source = dataset.derived_from
+    if source is None:
+        return bool(_is_active(user) and user.is_superuser)
+    return can_read_samples_of(user, source)
+
+
+def can_read_samples_of(user: Any, source: Any) -> bool:
+    """Whether ``user`` may read DP synthetic samples made from the confidential dataset ``source``
+    now: its owners and editors, admins, and users whose policy on it gives access and has not expired."""
+    from django.utils import timezone
+
+    from apps.privacy.policies import policy_for
+
+    if can_manage_policies(user, source) or can_edit(user, source):
+        return True
+    if not visible_domains(user).filter(pk=source.domain_id).exists():
+        return False
+    policy = policy_for(user=user, dataset=source)
+    return bool(
+        policy is not None
+        and policy.access_mode in ("synthetic", "dp", "raw")
+        and (policy.expires_at is None or policy.expires_at > timezone.now())
+    )
+
+
+def hidden_synthetic_ids(user: Any, datasets: QuerySet) -> list[int]:
+    """Of ``datasets``, the synthetic samples ``user`` may not read (see ``can_read_synthetic``)."""
+    if _is_active(user) and user.is_superuser:
+        return []
+    samples = list(datasets.filter(kind="synthetic").select_related("derived_from__domain", "derived_from__product"))
+    verdicts: dict[Any, bool] = {}
+    hidden = []
+    for sample in samples:
+        if sample.derived_from_id not in verdicts:
+            verdicts[sample.derived_from_id] = can_read_synthetic(user, sample)
+        if not verdicts[sample.derived_from_id]:
+            hidden.append(sample.pk)
+    return hidden
 
 
 def can_edit(user: Any, obj: Any) -> bool:

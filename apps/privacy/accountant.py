@@ -212,17 +212,66 @@ def _cost_details(cost: PrivacyCost) -> dict[str, str]:
     return {"epsilon": str(cost.epsilon), "delta": str(cost.delta), "rho": str(cost.rho)}
 
 
+DATASET_WIDE = "dataset-wide:"
+
+
+@transaction.atomic
+def budget_reserve_dataset_wide(
+    *, actor: User, dataset: Dataset, cost: PrivacyCost, mechanism: str, reference: str = "", request_id: str = ""
+) -> LedgerEntry:
+    """An owner funds a release from the dataset-wide budget alone (e.g. the preview every viewer
+    of the dataset sees for free): only the dataset-wide account is locked and charged; the ledger
+    entry names the owner and its reference starts with ``DATASET_WIDE``, so its end touches that
+    account alone too."""
+    from apps.domains.permissions import ensure_can_manage_policies
+
+    if cost.is_zero:
+        raise ApplicationError("A release must cost something: epsilon, delta or rho above zero.")
+    ensure_can_manage_policies(actor, dataset)
+    if not dataset.is_confidential:
+        raise ApplicationError(f"{dataset.address} is open: it needs no privacy budget.")
+    _dataset_limits(dataset)
+    total_account = _locked_account(dataset=dataset, user=None)
+    dataset_limit = _dataset_limits(dataset)
+    _check_room(
+        used=account_used(total_account), cost=cost, limit=dataset_limit, whose="the dataset-wide", dataset=dataset
+    )
+    total_account.reserved_epsilon += cost.epsilon
+    total_account.reserved_delta += cost.delta
+    total_account.reserved_rho += cost.rho
+    account_write(total_account, limit=dataset_limit)
+    entry = LedgerEntry.objects.create(
+        kind=LedgerEntry.Kind.RESERVE,
+        dataset=dataset,
+        user=actor,
+        mechanism=mechanism,
+        epsilon=cost.epsilon,
+        delta=cost.delta,
+        rho=cost.rho,
+        reference=(DATASET_WIDE + reference)[:200],
+    )
+    audit_record(
+        actor=actor,
+        action="budget.reserve",
+        obj=dataset,
+        request_id=request_id,
+        details={"reservation": entry.pk, "mechanism": mechanism, "dataset_wide_only": True, **_cost_details(cost)},
+    )
+    return entry
+
+
 def _end(reservation: LedgerEntry, kind: str, request_id: str) -> LedgerEntry:
     if reservation.kind != LedgerEntry.Kind.RESERVE:
         raise ValueError("only a reservation can be committed or released")
     dataset = reservation.dataset
-    total_account = _locked_account(dataset=dataset, user=None)
-    user_account = _locked_account(dataset=dataset, user=reservation.user)
+    accounts = [_locked_account(dataset=dataset, user=None)]
+    if not reservation.reference.startswith(DATASET_WIDE):
+        accounts.append(_locked_account(dataset=dataset, user=reservation.user))
     existing = LedgerEntry.objects.filter(reservation=reservation).first()
     if existing is not None:
         return existing
     cost = _cost_of(reservation)
-    for account in (total_account, user_account):
+    for account in accounts:
         account.reserved_epsilon -= cost.epsilon
         account.reserved_delta -= cost.delta
         account.reserved_rho -= cost.rho
@@ -267,7 +316,7 @@ def budget_release(*, reservation: LedgerEntry, request_id: str = "") -> LedgerE
 def _ledger_used(dataset: Dataset, user: User | None) -> tuple[PrivacyCost, PrivacyCost]:
     entries = LedgerEntry.objects.filter(dataset=dataset)
     if user is not None:
-        entries = entries.filter(user=user)
+        entries = entries.filter(user=user).exclude(reference__startswith=DATASET_WIDE)
 
     def total(kind: str) -> PrivacyCost:
         sums = entries.filter(kind=kind).aggregate(e=Sum("epsilon"), d=Sum("delta"), r=Sum("rho"))
