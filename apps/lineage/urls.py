@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.lineage import views
 
 app_name = "lineage"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("datasets/<str:address>/", views.dataset_page, name="dataset"),
+]
