@@ -217,7 +217,7 @@ def apply_table(
     if dataset is None:
         dataset = Dataset.objects.create(
             domain=domain, backend=backend, address=address, name=table.name, table_schema=table.schema,
-            table_name=table.name, sensitivity=domain.sensitivity, harvested_at=now,
+            table_name=table.name, sensitivity=domain.sensitivity, harvested_at=now, data_updated_at=now,
         )  # fmt: skip
         report.added.append(address)
         _apply_columns(dataset, table, now, HarvestReport())
@@ -233,6 +233,10 @@ def apply_table(
         dataset.sensitivity = _stricter(dataset.sensitivity, domain.sensitivity)
         dataset.harvested_at = now
     is_open = dataset.sensitivity == Sensitivity.OPEN and domain.sensitivity == Sensitivity.OPEN
+    # Freshness: the data changed when the table (re)appeared, its schema changed, or an open table's
+    # row count changed; never moved back (a lineage event may have reported a later update).
+    if report.added or report.schema_changed or (is_open and row_count is not None and row_count != dataset.row_count):
+        dataset.data_updated_at = max(filter(None, (dataset.data_updated_at, now)))
     dataset.row_count = row_count if is_open else None
     dataset.search_text = search_text_for(dataset)
     dataset.save()

@@ -124,12 +124,15 @@ _FACETS_SQL = """
      GROUP BY u.username
 """
 
-# The page, ranked, from the matches m of _FACETS_SQL.
+# The page, ranked, from the matches m of _FACETS_SQL. Usage (events over the last 90 days, kept
+# by apps.usage) only breaks ties of relevance: it never lifts a match above an exact one.
 _PAGE_SQL = """
     SELECT 'page', NULL, NULL, NULL::bigint,
-           (SELECT array_agg(p.id ORDER BY p.exact DESC, p.relevance DESC, p.sort_name, p.id)
-              FROM (SELECT id, exact, relevance, sort_name FROM m
-                    ORDER BY exact DESC, relevance DESC, sort_name, id LIMIT %s OFFSET %s) p)
+           (SELECT array_agg(p.id ORDER BY p.exact DESC, p.relevance DESC, p.usage DESC, p.sort_name, p.id)
+              FROM (SELECT id, exact, relevance, sort_name,
+                           coalesce((SELECT u.score FROM usage_datasetpopularity u WHERE u.dataset_id = m.id), 0)
+                             AS usage FROM m
+                    ORDER BY exact DESC, relevance DESC, usage DESC, sort_name, id LIMIT %s OFFSET %s) p)
     UNION ALL"""
 
 

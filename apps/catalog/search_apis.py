@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from apps.catalog.models import Dataset
 from apps.catalog.search import CANDIDATE_CAP, MAX_LIMIT, MAX_OFFSET, catalog_search
 from apps.catalog.serializers import ErrorSerializer
+from apps.usage.access import audit_search
 
 
 class SearchParamsSerializer(serializers.Serializer):
@@ -111,4 +112,5 @@ class CatalogSearchApi(APIView):
             limit=params["limit"],
             offset=params["offset"],
         )
+        audit_search(request, query=result.query, total=result.total, via="api")
         return Response(SearchResponseSerializer(result).data)

@@ -7,6 +7,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from apps.catalog.search import MAX_OFFSET, catalog_search
+from apps.usage.access import audit_search
 
 PAGE_SIZE = 20
 LAST_PAGE = MAX_OFFSET // PAGE_SIZE + 1
@@ -35,6 +36,7 @@ def search_page(request: HttpRequest) -> HttpResponse:
         limit=PAGE_SIZE,
         offset=(page - 1) * PAGE_SIZE,
     )
+    audit_search(request, query=result.query, total=result.total, via="page")
     last_page = min(max(1, -(-result.total // PAGE_SIZE)), LAST_PAGE)
     partial = request.headers.get("HX-Request") == "true" and request.headers.get("HX-Boosted") != "true"
     template = "catalog/_search_results.html" if partial else "catalog/search.html"

@@ -28,6 +28,7 @@ from apps.core.errors import ApplicationError
 from apps.core.views import is_htmx, refusals_shown
 from apps.domains.models import Domain
 from apps.domains.permissions import can_edit, ensure_can_edit
+from apps.usage.access import audited_dataset_access
 
 View = Callable[..., HttpResponse]
 
@@ -88,6 +89,7 @@ def product_page(request: HttpRequest, domain: str, product: str) -> HttpRespons
 
 @login_required
 @require_GET
+@audited_dataset_access("dataset.view")
 def dataset_page(request: HttpRequest, address: str) -> HttpResponse:
     page = browse.dataset_page_for(user=request.user, address=address)
     context = {
