@@ -1,0 +1,3 @@
+"""A small OpenID Connect provider for the single sign-on tests (see ``process.py``)."""
+
+PASSWORD = "provider-password"
