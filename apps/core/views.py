@@ -4,8 +4,9 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
 
 from apps.core.errors import ApplicationError
 
@@ -25,7 +26,18 @@ def refusals_shown(view: View) -> View:
         try:
             return view(request, *args, **kwargs)
         except ApplicationError as exc:
+            from apps.usage.access import audit_refusal  # one audit row per refusal, after the rollback
+
+            audit_refusal(request, status=exc.status_code, code=exc.code, message=exc.message)
             template = "catalog/_refusal.html" if is_htmx(request) else "catalog/refusal.html"
             return render(request, template, {"message": exc.message}, status=exc.status_code)
 
     return wrapper
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """``handler404``: an address under ``/api/`` that matches no route answers in the API's JSON
+    error shape, like every other API error; pages keep the HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"message": "Not found.", "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)

@@ -102,6 +102,7 @@ def access_request_approve(
     epsilon_budget: Any = None,
     delta_budget: Any = None,
     epsilon_per_release_cap: Any = None,
+    allowed_mechanisms: Any = None,
     expires_at: Any = None,
     comment: Any = "",
     request_id: str = "",
@@ -121,7 +122,9 @@ def access_request_approve(
         epsilon_per_release_cap=(
             current.epsilon_per_release_cap if current and epsilon_per_release_cap is None else epsilon_per_release_cap
         ),
-        allowed_mechanisms=current.allowed_mechanisms if current else None,
+        allowed_mechanisms=(
+            allowed_mechanisms if allowed_mechanisms is not None else (current.allowed_mechanisms if current else None)
+        ),
         expires_at=current.expires_at if current and expires_at is None else expires_at,
         request_id=request_id,
     )

@@ -1,5 +1,6 @@
 """Shapes of the privacy API. Parsing only: services validate amounts and rights."""
 
+from decimal import Decimal
 from typing import Any
 
 from rest_framework import serializers
@@ -8,6 +9,18 @@ from apps.privacy.accountant import Balance
 from apps.privacy.models import AccessMode, AccessRequest, LedgerEntry, Mechanism, Policy
 
 AMOUNT = {"max_digits": 30, "decimal_places": 18, "coerce_to_string": True}
+
+
+class ReleaseEpsilonField(serializers.DecimalField):
+    """A release's epsilon; ``null`` when it is unbounded (a zCDP release with no delta to convert at)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**AMOUNT, allow_null=True, help_text="This release alone, as epsilon (null: unbounded).")
+
+    def to_representation(self, value: Any) -> Any:
+        if isinstance(value, Decimal) and not value.is_finite():
+            return None
+        return super().to_representation(value)
 
 
 class ScopeSerializer(serializers.Serializer):
@@ -55,8 +68,8 @@ class BalanceSerializer(serializers.Serializer):
 
 
 class PolicySerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    group = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    group = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
     scope = serializers.CharField(source="scope_label", read_only=True)
 
     class Meta:
@@ -115,7 +128,7 @@ class CostPreviewSerializer(serializers.Serializer):
     epsilon = serializers.DecimalField(**AMOUNT, source="cost.epsilon")
     delta = serializers.DecimalField(**AMOUNT, source="cost.delta")
     rho = serializers.DecimalField(**AMOUNT, source="cost.rho")
-    release_epsilon = serializers.DecimalField(**AMOUNT, help_text="This release alone, as epsilon.")
+    release_epsilon = ReleaseEpsilonField()
     allowed = serializers.BooleanField()
     reason = serializers.CharField(help_text="Why it would be refused; empty when allowed.")
     user_balance = BalanceSerializer(allow_null=True)
@@ -149,7 +162,7 @@ class AccessRequestDecisionSerializer(PolicyWriteSerializer):
 
 class AccessRequestSerializer(serializers.ModelSerializer):
     requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     dataset = serializers.CharField(source="dataset.address")
 
     class Meta:

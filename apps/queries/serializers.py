@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.privacy.models import Mechanism
-from apps.privacy.serializers import AMOUNT, BalanceSerializer
+from apps.privacy.serializers import AMOUNT, BalanceSerializer, ReleaseEpsilonField
 from apps.queries.models import QueryJob
 from apps.queries.selectors import query_job_charge, query_job_cost
 
@@ -35,7 +35,7 @@ class QueryPreviewSerializer(serializers.Serializer):
     allowed = serializers.BooleanField(help_text="Whether submitting now would be granted.")
     reason = serializers.CharField(help_text="Why it would be refused; empty when allowed.")
     cost = CostSerializer(help_text="What submitting would reserve; zero when the answer is memoized.")
-    release_epsilon = serializers.DecimalField(**AMOUNT, help_text="This release alone, as epsilon.")
+    release_epsilon = ReleaseEpsilonField()
     accuracy = serializers.DictField(
         child=serializers.FloatField(), help_text="95% confidence interval half-width of each output."
     )

@@ -1,6 +1,14 @@
 /* Progressive enhancement for the portal's pages. Everything works without it. */
 (function () {
   "use strict";
+
+  // Forms that ask before they act (data-confirm="…"): the CSP allows no inline onsubmit handlers.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); }
+  });
+
   if (!window.htmx) { return; }
 
   // A 400 (validation) or 403 (refusal) answer is a fragment that names the problem: swap it in
