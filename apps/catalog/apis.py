@@ -6,7 +6,7 @@ not see is a 404, one they see but may not change a 403 (the one permission chec
 
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -49,6 +49,7 @@ from apps.catalog.services import column_update, dataset_update, domain_update, 
 from apps.core.parsers import SafeJSONParser
 from apps.domains.models import Domain
 from apps.domains.permissions import ensure_can_edit
+from apps.usage.access import audited_dataset_access
 
 ADDRESS = OpenApiParameter("address", str, OpenApiParameter.PATH, description="Dataset address, e.g. hr.census.adult")
 COLUMN = OpenApiParameter("name", str, OpenApiParameter.PATH, description="Column name.")
@@ -113,6 +114,11 @@ class DomainDetailApi(_WriteApi):
 # --- products --------------------------------------------------------------------------------
 
 
+def _visible_datasets(user: Any) -> Prefetch:
+    """A product's datasets as ``visible_datasets``: only those ``user`` may see (no hidden samples)."""
+    return Prefetch("datasets", queryset=dataset_list_for(user=user).order_by(), to_attr="visible_datasets")
+
+
 @extend_schema(
     tags=["catalog"], summary="The data products you can see",
     parameters=[ProductFilterSerializer], responses={200: ProductSerializer, **LIST_ERRORS},
@@ -125,7 +131,7 @@ class ProductListApi(generics.ListAPIView):
     def get_queryset(self) -> QuerySet[DataProduct]:
         filters = ProductFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        products = product_list_for(user=self.request.user).prefetch_related("datasets")
+        products = product_list_for(user=self.request.user).prefetch_related(_visible_datasets(self.request.user))
         if "domain" in filters.validated_data:
             products = products.filter(domain__slug=filters.validated_data["domain"])
         return products
@@ -139,7 +145,9 @@ class DomainProductsApi(generics.ListAPIView):
 
     def get_queryset(self) -> QuerySet[DataProduct]:
         domain = domain_get_for(user=self.request.user, slug=self.kwargs["slug"])
-        return product_list_for(user=self.request.user).filter(domain=domain).prefetch_related("datasets")
+        return product_list_for(user=self.request.user).filter(domain=domain).prefetch_related(
+            _visible_datasets(self.request.user)
+        )
 
     @extend_schema(tags=["catalog"], summary="The products of one domain", responses={200: ProductSerializer,
                                                                                      **READ_ERRORS})
@@ -155,13 +163,14 @@ class DomainProductsApi(generics.ListAPIView):
         _ensure_editable(request, domain)
         fields = _parsed(ProductCreateSerializer, request)
         product = product_create(actor=request.user, domain=domain, request_id=request.request_id, **fields)
-        return Response(ProductSerializer(product).data, status=201)
+        return Response(ProductSerializer(product, context={"user": request.user}).data, status=201)
 
 
 class ProductDetailApi(_WriteApi):
     @extend_schema(tags=["catalog"], summary="One data product", responses={200: ProductSerializer, **READ_ERRORS})
     def get(self, request: Request, slug: str, product: str) -> Response:
-        return Response(ProductSerializer(product_get_for(user=request.user, domain_slug=slug, slug=product)).data)
+        found = product_get_for(user=request.user, domain_slug=slug, slug=product)
+        return Response(ProductSerializer(found, context={"user": request.user}).data)
 
     @extend_schema(
         tags=["catalog"], summary="Change a data product (owners and admins)",
@@ -172,7 +181,7 @@ class ProductDetailApi(_WriteApi):
         _ensure_editable(request, found)
         changes = _parsed(ProductUpdateSerializer, request)
         updated = product_update(actor=request.user, product=found, request_id=request.request_id, **changes)
-        return Response(ProductSerializer(updated).data)
+        return Response(ProductSerializer(updated, context={"user": request.user}).data)
 
 
 # --- datasets and columns --------------------------------------------------------------------
@@ -210,6 +219,7 @@ class DatasetDetailApi(_WriteApi):
         tags=["catalog"], summary="One dataset with its columns", parameters=[ADDRESS],
         responses={200: DatasetDetailSerializer, **READ_ERRORS},
     )
+    @audited_dataset_access("dataset.api_read")
     def get(self, request: Request, address: str) -> Response:
         return Response(DatasetDetailSerializer(dataset_get_for(user=request.user, address=address)).data)
 
@@ -237,12 +247,17 @@ class ColumnListApi(generics.ListAPIView):
     def get_queryset(self) -> list[Column]:
         return dataset_get_for(user=self.request.user, address=self.kwargs["address"]).current_columns
 
+    @audited_dataset_access("dataset.api_read")
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().get(request, *args, **kwargs)
+
 
 class ColumnDetailApi(_WriteApi):
     @extend_schema(
         tags=["catalog"], summary="One column", parameters=[ADDRESS, COLUMN],
         responses={200: ColumnSerializer, **READ_ERRORS},
     )
+    @audited_dataset_access("dataset.api_read")
     def get(self, request: Request, address: str, name: str) -> Response:
         return Response(ColumnSerializer(column_get_for(user=request.user, dataset_address=address, name=name)).data)
 
@@ -275,6 +290,7 @@ class DcatCatalogApi(APIView):
         description="A dcat:Catalog with one dcat:Dataset per dataset you can see. Distributions point at "
         "the portal, never at a backend; confidential datasets are marked non-public.",
         responses={(200, "application/ld+json"): OpenApiResponse(OpenApiTypes.OBJECT, description="JSON-LD"),
+                   (200, "application/json"): OpenApiResponse(OpenApiTypes.OBJECT, description="JSON-LD as JSON"),
                    401: ErrorSerializer, 403: ErrorSerializer},
     )
     def get(self, request: Request) -> Response:

@@ -13,12 +13,15 @@ from apps.catalog.selectors import dataset_get_for, dataset_list_for, domain_get
 from apps.domains.models import Domain
 from apps.domains.permissions import can_edit
 
-_CURRENT = Q(datasets__removed_at__isnull=True)
+
+def _counted(user: Any) -> Q:
+    """The datasets a count may include: current ones ``user`` may see (no hidden synthetic samples)."""
+    return Q(datasets__in=dataset_list_for(user=user).values("pk"))
 
 
-def _products() -> QuerySet[DataProduct]:
+def _products(counted: Q) -> QuerySet[DataProduct]:
     return (
-        DataProduct.objects.annotate(dataset_count=Count("datasets", filter=_CURRENT))
+        DataProduct.objects.annotate(dataset_count=Count("datasets", filter=counted, distinct=True))
         .prefetch_related("tags", "owners")
         .order_by("name")
     )
@@ -26,10 +29,11 @@ def _products() -> QuerySet[DataProduct]:
 
 def home_domains_for(*, user: Any) -> list[Domain]:
     """The domains the user sees, each with ``product_list`` and ``dataset_count``."""
+    counted = _counted(user)
     return list(
         domain_list_for(user=user)
-        .annotate(dataset_count=Count("datasets", filter=_CURRENT, distinct=True))
-        .prefetch_related("owners", Prefetch("products", queryset=_products(), to_attr="product_list"))
+        .annotate(dataset_count=Count("datasets", filter=counted, distinct=True))
+        .prefetch_related("owners", Prefetch("products", queryset=_products(counted), to_attr="product_list"))
     )
 
 
@@ -45,7 +49,7 @@ def domain_page_for(*, user: Any, slug: str) -> DomainPage:
     domain = domain_get_for(user=user, slug=slug)
     return DomainPage(
         domain=domain,
-        products=list(_products().filter(domain=domain)),
+        products=list(_products(_counted(user)).filter(domain=domain)),
         datasets=list(dataset_list_for(user=user).filter(domain=domain).prefetch_related("tags")),
         can_edit=can_edit(user, domain),
     )

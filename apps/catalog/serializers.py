@@ -11,7 +11,7 @@ from rest_framework import serializers
 from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from apps.catalog.models import Column, DataProduct, Dataset
-from apps.catalog.selectors import product_get_for
+from apps.catalog.selectors import dataset_list_for, product_get_for
 from apps.core.markdown import render_markdown
 from apps.domains.models import Domain, Sensitivity
 
@@ -107,7 +107,16 @@ class ProductSerializer(serializers.ModelSerializer):
         return obj.freshness_expectation.total_seconds() / 3600
 
     def get_datasets(self, obj: DataProduct) -> list[str]:
-        return sorted(d.address for d in obj.datasets.all() if d.removed_at is None)
+        """Only what the viewer may see: a synthetic sample is listed for readers of its source alone.
+        Lists prefetch ``visible_datasets`` (``dataset_list_for``); otherwise the ``user`` (or the
+        request's user) in the context decides, and without one nothing is listed."""
+        visible = getattr(obj, "visible_datasets", None)
+        if visible is None:
+            user = self.context.get("user") or getattr(self.context.get("request"), "user", None)
+            if user is None:
+                return []
+            visible = dataset_list_for(user=user).filter(product=obj)
+        return sorted(d.address for d in visible if d.removed_at is None)
 
 
 class BackendRefSerializer(serializers.Serializer):

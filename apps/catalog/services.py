@@ -314,7 +314,8 @@ def domain_update(
     if before or after:
         domain.save()
         if after.get("sensitivity") == Sensitivity.CONFIDENTIAL:
-            domain.datasets.exclude(sensitivity=Sensitivity.CONFIDENTIAL).update(
+            # DP synthetic samples are releases already: they stay as they are.
+            domain.datasets.exclude(sensitivity=Sensitivity.CONFIDENTIAL).exclude(kind=Dataset.Kind.SYNTHETIC).update(
                 sensitivity=Sensitivity.CONFIDENTIAL, row_count=None
             )
         audit_record(

@@ -15,7 +15,7 @@ from apps.accounts.models import User
 from apps.catalog.models import Dataset
 from apps.catalog.selectors import dataset_get_for, dataset_list_for
 from apps.domains.permissions import can_manage_policies
-from apps.privacy.accountant import Balance, user_balance
+from apps.privacy.accountant import DATASET_WIDE, Balance, user_balance
 from apps.privacy.composition import ZERO, PrivacyCost, composed_epsilon
 from apps.privacy.models import AccessRequest, BudgetAccount, DatasetBudget, LedgerEntry, Policy
 from apps.privacy.policies import policy_for
@@ -298,7 +298,8 @@ def user_page_for(*, viewer: Any, username: str | None = None) -> UserPage:
     """``viewer``'s own page, or (admins only) another user's."""
     subject = viewer
     if username is not None:
-        found = User.objects.filter(username=username).first() if viewer.is_superuser else None
+        wanted = viewer.is_superuser and "\x00" not in username  # PostgreSQL text holds no NUL
+        found = User.objects.filter(username=username).first() if wanted else None
         if found is None:
             raise Http404("Not found.")
         subject = found
@@ -319,6 +320,7 @@ def user_page_for(*, viewer: Any, username: str | None = None) -> UserPage:
             kind=LedgerEntry.Kind.RESERVE,
             dataset__in=dataset_list_for(user=viewer, include_removed=True),
         )
+        .exclude(reference__startswith=DATASET_WIDE)  # owner-funded: the dataset-wide budget's, not the user's
         .select_related("dataset")
         .prefetch_related(Prefetch("endings", to_attr="ending_list"))
         .order_by("-created_at", "-id")[:HISTORY_LIMIT]

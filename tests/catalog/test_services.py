@@ -3,7 +3,7 @@ from decimal import Decimal
 import pytest
 from django.http import Http404
 
-from apps.catalog.models import Column
+from apps.catalog.models import Column, Dataset
 from apps.catalog.services import column_update, dataset_update, domain_update
 from apps.core.errors import ApplicationError, Forbidden
 from apps.domains.models import Sensitivity
@@ -110,6 +110,21 @@ def test_making_a_domain_confidential_makes_its_datasets_confidential(admin_user
     orders.refresh_from_db()
     assert orders.sensitivity == Sensitivity.CONFIDENTIAL
     assert orders.row_count is None
+
+
+def test_making_a_domain_confidential_leaves_its_dp_synthetic_samples_as_they_are(admin_user):
+    sales = DomainFactory(slug="sales")
+    orders = DatasetFactory(domain=sales, row_count=100, sensitivity=Sensitivity.CONFIDENTIAL)
+    sample = DatasetFactory(domain=sales, row_count=200, sensitivity=Sensitivity.OPEN,
+                            kind=Dataset.Kind.SYNTHETIC, derived_from=orders)
+    plain = DatasetFactory(domain=sales, row_count=50)
+
+    domain_update(actor=admin_user, domain=sales, sensitivity=Sensitivity.CONFIDENTIAL)
+
+    sample.refresh_from_db()
+    plain.refresh_from_db()
+    assert (sample.sensitivity, sample.row_count) == (Sensitivity.OPEN, 200)
+    assert (plain.sensitivity, plain.row_count) == (Sensitivity.CONFIDENTIAL, None)
 
 
 def test_bob_sees_hr_but_cannot_change_it_and_charlie_is_told_it_does_not_exist(bob, charlie, adult):

@@ -282,7 +282,11 @@ class ActiveContent(HTMLParser):
 
     @staticmethod
     def _is_portal_script(tag: str, attrs: list[tuple[str, str | None]]) -> bool:
-        return tag == "script" and (dict(attrs).get("src") or "").startswith("/static/")
+        # The portal's own script files, and data blocks (json_script) that a browser never runs.
+        attributes = dict(attrs)
+        return tag == "script" and (
+            (attributes.get("src") or "").startswith("/static/") or attributes.get("type") == "application/json"
+        )
 
 
 def test_markdown_descriptions_render_harmless(hr_adult: Dataset, bob: User) -> None:

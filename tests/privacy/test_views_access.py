@@ -1,10 +1,14 @@
 """Who reaches which privacy page: admin, alice (owner), bob (analyst), charlie (no access), anonymous."""
 
+from decimal import Decimal
+
 import pytest
 from django.test import Client
 
 from apps.accounts.models import User
-from apps.privacy.models import AccessRequest, Policy
+from apps.privacy.accountant import budget_reserve, budget_reserve_dataset_wide
+from apps.privacy.composition import PrivacyCost
+from apps.privacy.models import AccessRequest, Mechanism, Policy
 from apps.privacy.requests import access_request_create
 from tests.conftest import client_for
 
@@ -77,6 +81,10 @@ def test_only_admins_see_another_user_s_page(people, bob_policy: Policy, who: st
     assert status_of(people[who], "/privacy/users/bob/") == expected
 
 
+def test_an_admin_asking_for_a_username_with_a_nul_character_gets_404(people) -> None:
+    assert status_of(people["admin"], "/privacy/users/alice%00/") == 404
+
+
 def test_an_admin_asking_for_an_unknown_user_gets_404(people) -> None:
     assert status_of(people["admin"], "/privacy/users/nobody/") == 404
 
@@ -145,3 +153,18 @@ def test_the_dataset_page_links_alice_to_the_policy_editor(bob_policy: Policy, a
     body = client_for(alice).get(f"/datasets/{ADULT}/").content.decode()
     assert f'href="/privacy/datasets/{ADULT}/"' in body
     assert "Manage policies and budget" in body
+
+
+def test_an_owner_funded_preview_is_not_listed_among_the_owner_s_own_charges(
+    admin_user: User, alice: User, bob: User, bob_policy: Policy
+) -> None:
+    adult = bob_policy.dataset
+    budget_reserve_dataset_wide(actor=alice, dataset=adult, cost=PrivacyCost(epsilon=Decimal("0.5")),
+                                mechanism=Mechanism.SYNTHESIZER, reference="preview-sample")
+    budget_reserve(actor=bob, dataset=adult, cost=PrivacyCost(epsilon=Decimal("0.25")), mechanism=Mechanism.LAPLACE,
+                   reference="bob-query")
+
+    for viewer, url in ((alice, "/privacy/me/"), (admin_user, "/privacy/users/alice/")):
+        page = client_for(viewer).get(url).content.decode()
+        assert "preview-sample" not in page and "No reservation yet." in page, url
+    assert "bob-query" in client_for(bob).get("/privacy/me/").content.decode()
