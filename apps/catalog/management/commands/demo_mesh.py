@@ -17,6 +17,27 @@ class Command(BaseCommand):
 
     def handle(self, *args: object, password: str, **options: object) -> None:
         report = demo_mesh_load(password=password or None)
+        from apps.accounts.models import User
+        from apps.lineage.demo import demo_lineage_load
+
+        if demo_lineage_load(actor=User.objects.get(username="admin")):
+            self.stdout.write("recorded the demo lineage: sales.shop.orders -> marketing.campaigns.regional_sales")
+        from apps.usage.demo import demo_usage_load
+
+        if created := demo_usage_load():
+            self.stdout.write(f"recorded {created} demo usage events over the past weeks")
+        from apps.privacy.demo import demo_privacy_load
+
+        if demo_privacy_load():
+            self.stdout.write("set the demo privacy budget of hr.census.adult and the analysts' DP policy on it")
+        from apps.synth.services import synth_demo_load
+
+        if synth_demo_load():
+            self.stdout.write("queued the DP preview of hr.census.adult (a worker makes it)")
+        from apps.synth.demo import demo_sample_load
+
+        if demo_sample_load():
+            self.stdout.write("queued bob's DP synthetic sample of hr.census.adult (a worker makes it)")
         for backend, changes in report.harvests.items():
             counts = ", ".join(f"{len(v)} {k}" for k, v in changes.items() if isinstance(v, list))
             self.stdout.write(f"harvested {backend}: {counts or 'nothing new'}")
