@@ -93,6 +93,7 @@ def test_a_synthetic_datasets_page_shows_its_origin_rows_and_downloads(alice, bo
     SynthJob.objects.filter(pk=job.pk).update(output=output)
     page = client_for(bob).get(f"/datasets/{output.address}/").content.decode()
     assert "DP synthetic sample" in page and f"/synth/{job.pk}/sample.parquet" in page and ">Female<" in page
+    assert "Confidential dataset." not in page, "a DP sample's page does not claim its rows are withheld"
     assert client_for(charlie).get(f"/datasets/{output.address}/").status_code == 404
     assert output.kind == Dataset.Kind.SYNTHETIC
 
