@@ -14,63 +14,29 @@ release (``run`` is ``run_many`` with one copy): the noise is built once and eac
 for all copies is drawn by one OpenDP call, independent per coordinate, so the copies are
 independent releases. The inputs come from functions: hand-built rows, and the rows the compiled
 pushdown query returns from two neighbouring PostgreSQL tables.
+
+The Gaussian release is zCDP: it is audited as (epsilon, delta)-DP at the epsilon the accountant
+charges for its rho at a stated delta (``release_epsilon``), with the bound ln((p1 - delta) / p0).
+The statistics live in ``tests/dp_audit.py`` (shared with the synthesizer's audit).
 """
 
 import dataclasses
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from scipy.stats import beta
 
 from apps.domains.connectors import connector_for
+from apps.privacy.composition import release_epsilon
 from apps.queries.compiler import compile_dp_query, dialect_for, pushdown_sql
 from apps.queries.mechanisms import prepare_release
 from apps.queries.plan import GroupBy, Measure, OutputColumn, QueryPlan
+from tests.dp_audit import SAMPLES, Event, at_least, epsilon_lower_bound, is_empty
 
-SAMPLES = 20_000
-ALPHA = 1e-4
 EPSILON = Decimal(1)
 UNIT_ROWS = 2  # k: a privacy unit contributes at most this many rows
 UPPER = 50  # M: the declared upper bound of the summed column (lower bound 0)
-
-Event = Callable[[Any], bool]
-
-
-# ---------------------------------------------------------------- the statistics
-
-
-def clopper_pearson(hits: int, n: int, alpha: float) -> tuple[float, float]:
-    """One-sided Clopper-Pearson bounds, each holding with probability >= 1 - alpha."""
-    low = 0.0 if hits == 0 else float(beta.ppf(alpha, hits, n - hits + 1))
-    high = 1.0 if hits == n else float(beta.ppf(1 - alpha, hits + 1, n - hits))
-    return low, high
-
-
-def epsilon_lower_bound(
-    samples: Sequence[Any], neighbour_samples: Sequence[Any], events: Sequence[Event], alpha: float = ALPHA
-) -> float:
-    """The largest ln(P[E | one side] / P[E | other side]) the samples prove, Bonferroni-corrected
-    over the four one-sided bounds of every event."""
-    per_bound = alpha / (4 * len(events))
-    bound = 0.0
-    for event in events:
-        side = clopper_pearson(sum(map(event, samples)), len(samples), per_bound)
-        other = clopper_pearson(sum(map(event, neighbour_samples)), len(neighbour_samples), per_bound)
-        for (low, _), (_, high) in ((side, other), (other, side)):
-            if low > 0:
-                bound = max(bound, math.log(low / high))
-    return bound
-
-
-def at_least(threshold: float) -> Event:
-    return lambda value: value is not None and value >= threshold
-
-
-def is_empty(value: Any) -> bool:
-    return value is None
 
 
 # ---------------------------------------------------------------- the paths
@@ -177,6 +143,38 @@ def test_the_lower_bound_is_zero_on_identical_inputs():
     bound = audit(path.plan, (path.rows[0], path.rows[0]), path.events)
 
     assert bound == 0.0
+
+
+# ---------------------------------------------------------------- the Gaussian (zCDP) release
+
+RHO = Decimal("0.2")
+DELTA = Decimal("0.001")  # the stated delta the accountant converts rho at
+GAUSSIAN_EVENTS = tuple(at_least(1000 + f * UNIT_ROWS * UPPER) for f in (1.5, 1.75, 2, 2.25, 2.5, 2.75, 3))
+
+
+def gaussian_samples(rows: list[tuple], rho: Decimal) -> list[Any]:
+    """The released sum of 20,000 Gaussian releases of ``SUM`` on ``rows`` with ``rho``'s noise."""
+    prepared = prepare_release(plan_of([SUM], OutputColumn("s", "sum", measures=("s",))), mechanism="gaussian", rho=rho)
+    return [r["rows"][0][-1] for r in prepared.run_many(rows, copies=SAMPLES)]
+
+
+def gaussian_audit(rho: Decimal) -> float:
+    """The lower bound on epsilon at ``DELTA`` of a Gaussian sum released with ``rho``'s noise."""
+    side, other = (gaussian_samples(rows, rho) for rows in neighbouring_rows("sum"))
+    return epsilon_lower_bound(side, other, GAUSSIAN_EVENTS, delta=float(DELTA))
+
+
+def test_the_gaussian_release_passes_the_audit_at_the_epsilon_charged_and_a_broken_one_is_flagged():
+    plan = plan_of([SUM], OutputColumn("s", "sum", measures=("s",)))
+    cost = prepare_release(plan, mechanism="gaussian", rho=RHO).cost
+    claim = float(release_epsilon(cost, DELTA))  # what the accountant charges for rho at DELTA
+    assert cost.rho == RHO and 2.0 < claim < 2.1
+
+    sound = gaussian_audit(RHO)
+    unsound = gaussian_audit(4 * RHO)  # half the noise scale: sigma = l2 / sqrt(2 rho)
+
+    assert sound <= claim, f"the Gaussian release loses at least {sound:.3f} > {claim:.3f} at delta {DELTA}"
+    assert unsound > claim, f"the audit failed to flag a broken Gaussian release ({unsound:.3f} <= {claim:.3f})"
 
 
 # ---------------------------------------------------------------- through the compiler, on PostgreSQL
