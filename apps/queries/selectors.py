@@ -10,11 +10,10 @@ from django.http import Http404
 
 from apps.accounts.models import User
 from apps.catalog.models import Dataset
+from apps.core.csv import csv_cell
 from apps.domains.permissions import visible_domains
 from apps.privacy.composition import PrivacyCost
 from apps.queries.models import QueryJob
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def query_job_list_for(*, user: Any) -> QuerySet[QueryJob]:
@@ -82,16 +81,6 @@ def query_job_charge(job: QueryJob) -> str:
     return "charged" if "commit" in kinds else "released" if "release" in kinds else "reserved"
 
 
-def _csv_cell(value: Any) -> Any:
-    """Numbers stay numbers; text that a spreadsheet would run as a formula gets a leading quote."""
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        text = str(value)
-        return "'" + text if text.startswith(_FORMULA_STARTS) else text
-    return value
-
-
 def query_result_csv(job: QueryJob) -> str:
     """The stored noisy answer as CSV: the output columns, then a 95% interval per output that has one."""
     result = job.result or {}
@@ -104,11 +93,11 @@ def query_result_csv(job: QueryJob) -> str:
     header = columns + [f"{columns[i]} {end} (95%)" for i in with_ci for end in ("low", "high")]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([_csv_cell(name) for name in header])
+    writer.writerow([csv_cell(name) for name in header])
     for row, cis in zip(rows, intervals, strict=False):
         bounds = []
         for i in with_ci:
             ci = cis[i] if len(cis) > i and isinstance(cis[i], list | tuple) else (None, None)
             bounds += [ci[0], ci[1]]
-        writer.writerow([_csv_cell(value) for value in [*row, *bounds]])
+        writer.writerow([csv_cell(value) for value in [*row, *bounds]])
     return out.getvalue()

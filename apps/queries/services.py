@@ -27,23 +27,19 @@ messages, and unexpected errors are logged by class and traceback lines, without
 """
 
 import logging
-import threading
-import traceback
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from django.conf import settings
-from django.db import connections, transaction
-from django.db.models import F, Q
+from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.catalog.models import Dataset
+from apps.core import jobs
 from apps.core.errors import ApplicationError, BackendUnavailable, Conflict, Forbidden
 from apps.core.queues import queue_for
 from apps.domains.connectors import BackendUnreachable, connector_for
@@ -70,26 +66,22 @@ WORKER_STOPPED = (
 UNEXPECTED = "The query failed unexpectedly; the worker's log has the details (never any data value)."
 
 
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
-
-
 def heartbeat_seconds() -> float:
-    return _setting("PORTAL_QUERY_HEARTBEAT_SECONDS", 10)
+    return jobs.setting("PORTAL_QUERY_HEARTBEAT_SECONDS", 10)
 
 
 def stalled_after() -> timedelta:
     """A running job whose heartbeat is older than this lost its worker."""
-    return timedelta(seconds=_setting("PORTAL_QUERY_STALLED_AFTER_SECONDS", 120))
+    return timedelta(seconds=jobs.setting("PORTAL_QUERY_STALLED_AFTER_SECONDS", 120))
 
 
 def resend_after() -> timedelta:
     """A job queued (or last sent) longer ago than this is sent to the broker again."""
-    return timedelta(seconds=_setting("PORTAL_QUERY_RESEND_AFTER_SECONDS", 60))
+    return timedelta(seconds=jobs.setting("PORTAL_QUERY_RESEND_AFTER_SECONDS", 60))
 
 
 def max_groups() -> int:
-    return int(_setting("PORTAL_QUERY_MAX_GROUPS", 100_000))
+    return int(jobs.setting("PORTAL_QUERY_MAX_GROUPS", 100_000))
 
 
 # --- what the analyst asks -----------------------------------------------------------------------
@@ -186,15 +178,7 @@ def _send(job_id: int, queue: str) -> bool:
     """Hand the job's id to the broker. A broker that is down leaves the job queued for the sweeper."""
     from apps.queries.tasks import query_run_task
 
-    try:
-        query_run_task.apply_async(args=[job_id], queue=queue)
-    except Exception as exc:
-        logger.warning(
-            "query job %s: the broker is unreachable (%s); the sweeper sends it later", job_id, type(exc).__name__
-        )
-        return False
-    QueryJob.objects.filter(pk=job_id, status=QueryJob.Status.QUEUED).update(sent_at=timezone.now())
-    return True
+    return jobs.send(query_run_task, QueryJob, job_id, queue, log=logger, label="query")
 
 
 def _job_fields(actor: User, dataset: Dataset, sql: str, request: QueryRequest) -> dict[str, Any]:
@@ -276,11 +260,7 @@ def query_submit(
 
 
 def _claim(job_id: int) -> bool:
-    now = timezone.now()
-    claimed = QueryJob.objects.filter(pk=job_id, status=QueryJob.Status.QUEUED).update(
-        status=QueryJob.Status.RUNNING, attempts=F("attempts") + 1, started_at=now, heartbeat_at=now
-    )
-    return claimed == 1
+    return jobs.claim(QueryJob, job_id)
 
 
 def _finish(job_id: int, *, status: str, charge: bool, result: dict | None = None, error: str = "") -> bool:
@@ -311,47 +291,20 @@ def _finish(job_id: int, *, status: str, charge: bool, result: dict | None = Non
 
 def _fail_stalled(job_id: int) -> bool:
     """Fail a running job whose heartbeat stopped; it stays charged. False if it is alive or ended."""
-    cutoff = timezone.now() - stalled_after()
-    stalled = QueryJob.objects.filter(pk=job_id, status=QueryJob.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    )
+    stalled = jobs.stalled(QueryJob, stalled_after()).filter(pk=job_id)
     with transaction.atomic():
         if not list(stalled.select_for_update().values_list("pk", flat=True)):
             return False
         return _finish(job_id, status=QueryJob.Status.FAILED, charge=True, error=WORKER_STOPPED)
 
 
-@contextmanager
-def _heartbeat(job_id: int) -> Iterator[None]:
+def _heartbeat(job_id: int) -> AbstractContextManager[None]:
     """Beat the job's heartbeat from a thread (with its own connection) while the backend works."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(heartbeat_seconds()):
-                try:
-                    QueryJob.objects.filter(pk=job_id, status=QueryJob.Status.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except Exception as exc:  # a busy database: try again at the next beat
-                    logger.warning("query job %s: heartbeat not written (%s)", job_id, type(exc).__name__)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=beat, name=f"query-{job_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        if thread.is_alive():
-            thread.join(timeout=5)
+    return jobs.heartbeat(QueryJob, job_id, seconds=heartbeat_seconds, log=logger, label="query")
 
 
 def _log_unexpected(job_id: int, stage: str, exc: BaseException) -> None:
-    # The exception's text may quote data: log its class and where it came from, not what it says.
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    logger.error("query job %s failed while %s: %s\n%s", job_id, stage, type(exc).__name__, frames)
+    jobs.log_unexpected(logger, "query", job_id, stage, exc)
 
 
 def _fetch(job: QueryJob, plan: QueryPlan) -> list[tuple]:
@@ -461,20 +414,12 @@ def query_result_download(*, actor: User, job: QueryJob, request_id: str = "") -
 
 def queries_sweep() -> dict[str, int]:
     """Send again the jobs the broker may have lost; fail the running jobs whose worker stopped."""
-    now = timezone.now()
-    cutoff = now - resend_after()
-    waiting = (
-        QueryJob.objects.filter(status=QueryJob.Status.QUEUED)
-        .filter(Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, created_at__lt=cutoff))
-        .values_list("pk", "dataset__domain__slug")
-        .order_by("created_at")[:1000]
+    return jobs.sweep(
+        QueryJob,
+        resend_after=resend_after(),
+        stalled_after=stalled_after(),
+        send=lambda pk, slug: _send(pk, queue_for(kind="queries", domain_slug=slug)),
+        fail_stalled=_fail_stalled,
+        log=logger,
+        label="query",
     )
-    resent = sum(_send(pk, queue_for(kind="queries", domain_slug=slug)) for pk, slug in list(waiting))
-    stalled_cutoff = now - stalled_after()
-    running = QueryJob.objects.filter(status=QueryJob.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=stalled_cutoff) | Q(heartbeat_at__isnull=True)
-    )
-    failed = sum(_fail_stalled(pk) for pk in list(running.values_list("pk", flat=True)[:1000]))
-    if resent or failed:
-        logger.info("query sweep: %s job(s) sent again, %s stalled job(s) failed", resent, failed)
-    return {"resent": resent, "failed": failed}

@@ -26,11 +26,9 @@ Error messages and log lines never carry a data value.
 """
 
 import logging
-import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -40,12 +38,12 @@ from typing import Any
 
 import pandas as pd
 from django.conf import settings
-from django.db import connections, transaction
-from django.db.models import F, Q
+from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import User
 from apps.catalog.models import Column, Dataset
+from apps.core import jobs
 from apps.core.errors import ApplicationError, Conflict, Forbidden
 from apps.core.queues import queue_for
 from apps.domains.models import Sensitivity
@@ -82,32 +80,30 @@ MAX_COLUMNS = 200
 DEFAULT_DELTA = Decimal("0.000001")
 
 
-def _setting(name: str, default: float) -> float:
-    return float(getattr(settings, name, default))
-
-
 def heartbeat_seconds() -> float:
-    return _setting("PORTAL_SYNTH_HEARTBEAT_SECONDS", _setting("PORTAL_QUERY_HEARTBEAT_SECONDS", 10))
+    return jobs.setting("PORTAL_SYNTH_HEARTBEAT_SECONDS", jobs.setting("PORTAL_QUERY_HEARTBEAT_SECONDS", 10))
 
 
 def stalled_after() -> timedelta:
     return timedelta(
-        seconds=_setting("PORTAL_SYNTH_STALLED_AFTER_SECONDS", _setting("PORTAL_QUERY_STALLED_AFTER_SECONDS", 120))
+        seconds=jobs.setting(
+            "PORTAL_SYNTH_STALLED_AFTER_SECONDS", jobs.setting("PORTAL_QUERY_STALLED_AFTER_SECONDS", 120)
+        )
     )
 
 
 def resend_after() -> timedelta:
     return timedelta(
-        seconds=_setting("PORTAL_SYNTH_RESEND_AFTER_SECONDS", _setting("PORTAL_QUERY_RESEND_AFTER_SECONDS", 60))
+        seconds=jobs.setting("PORTAL_SYNTH_RESEND_AFTER_SECONDS", jobs.setting("PORTAL_QUERY_RESEND_AFTER_SECONDS", 60))
     )
 
 
 def max_rows() -> int:
-    return int(_setting("PORTAL_SYNTH_MAX_ROWS", 1_000_000))
+    return int(jobs.setting("PORTAL_SYNTH_MAX_ROWS", 1_000_000))
 
 
 def preview_rows() -> int:
-    return int(_setting("PORTAL_SYNTH_PREVIEW_ROWS", 100))
+    return int(jobs.setting("PORTAL_SYNTH_PREVIEW_ROWS", 100))
 
 
 def preview_epsilon() -> Decimal:
@@ -240,15 +236,7 @@ def _send(job_id: int, queue: str) -> bool:
     """Hand the job's id to the broker. A broker that is down leaves the job queued for the sweeper."""
     from apps.synth.tasks import synth_run_task
 
-    try:
-        synth_run_task.apply_async(args=[job_id], queue=queue)
-    except Exception as exc:
-        logger.warning(
-            "synth job %s: the broker is unreachable (%s); the sweeper sends it later", job_id, type(exc).__name__
-        )
-        return False
-    SynthJob.objects.filter(pk=job_id, status=SynthJob.Status.QUEUED).update(sent_at=timezone.now())
-    return True
+    return jobs.send(synth_run_task, SynthJob, job_id, queue, log=logger, label="synth")
 
 
 def _queue(dataset: Dataset) -> str:
@@ -399,15 +387,7 @@ class Stopped(Exception):
 
 def _claim(job_id: int) -> bool:
     now = timezone.now()
-    claimed = SynthJob.objects.filter(pk=job_id, status=SynthJob.Status.QUEUED).update(
-        status=SynthJob.Status.RUNNING,
-        attempts=F("attempts") + 1,
-        started_at=now,
-        heartbeat_at=now,
-        progress_at=now,
-        phase="Starting",
-    )
-    return claimed == 1
+    return jobs.claim(SynthJob, job_id, now=now, progress_at=now, phase="Starting")
 
 
 def _output_dataset(job: SynthJob, frame: pd.DataFrame) -> Dataset:
@@ -503,10 +483,7 @@ def _finish(
 
 def _fail_stalled(job_id: int) -> bool:
     """Fail a running job whose heartbeat stopped; charged if it touched data. False if alive or ended."""
-    cutoff = timezone.now() - stalled_after()
-    stalled = SynthJob.objects.filter(pk=job_id, status=SynthJob.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    )
+    stalled = jobs.stalled(SynthJob, stalled_after()).filter(pk=job_id)
     with transaction.atomic():
         touched = list(stalled.select_for_update().values_list("data_touched", flat=True))
         if not touched:
@@ -519,31 +496,9 @@ def _fail_stalled(job_id: int) -> bool:
         return _finish(job_id, status=SynthJob.Status.FAILED, charge=touched[0], error=message)
 
 
-@contextmanager
-def _heartbeat(job_id: int) -> Iterator[None]:
+def _heartbeat(job_id: int) -> AbstractContextManager[None]:
     """Beat the job's heartbeat from a thread (with its own connection) while the engine works."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        try:
-            while not stop.wait(heartbeat_seconds()):
-                try:
-                    SynthJob.objects.filter(pk=job_id, status=SynthJob.Status.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    )
-                except Exception as exc:  # a busy database: try again at the next beat
-                    logger.warning("synth job %s: heartbeat not written (%s)", job_id, type(exc).__name__)
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=beat, name=f"synth-{job_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        if thread.is_alive():
-            thread.join(timeout=5)
+    return jobs.heartbeat(SynthJob, job_id, seconds=heartbeat_seconds, log=logger, label="synth")
 
 
 class Progress:
@@ -589,9 +544,7 @@ class Progress:
 
 
 def _log_unexpected(job_id: int, stage: str, exc: BaseException) -> None:
-    # The exception's text may quote data: log its class and where it came from, not what it says.
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    logger.error("synth job %s failed while %s: %s\n%s", job_id, stage, type(exc).__name__, frames)
+    jobs.log_unexpected(logger, "synth", job_id, stage, exc)
 
 
 def _jsonable(value: Any) -> Any:
@@ -809,23 +762,15 @@ def synth_sample_download(*, actor: User, job: SynthJob, fmt: str, request_id: s
 
 def synth_sweep() -> dict[str, int]:
     """Send again the jobs the broker may have lost; fail the running jobs whose worker stopped."""
-    now = timezone.now()
-    cutoff = now - resend_after()
-    waiting = (
-        SynthJob.objects.filter(status=SynthJob.Status.QUEUED)
-        .filter(Q(sent_at__lt=cutoff) | Q(sent_at__isnull=True, created_at__lt=cutoff))
-        .values_list("pk", "dataset__domain__slug")
-        .order_by("created_at")[:1000]
+    return jobs.sweep(
+        SynthJob,
+        resend_after=resend_after(),
+        stalled_after=stalled_after(),
+        send=lambda pk, slug: _send(pk, queue_for(kind="synthesis", domain_slug=slug)),
+        fail_stalled=_fail_stalled,
+        log=logger,
+        label="synth",
     )
-    resent = sum(_send(pk, queue_for(kind="synthesis", domain_slug=slug)) for pk, slug in list(waiting))
-    stalled_cutoff = now - stalled_after()
-    running = SynthJob.objects.filter(status=SynthJob.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=stalled_cutoff) | Q(heartbeat_at__isnull=True)
-    )
-    failed = sum(_fail_stalled(pk) for pk in list(running.values_list("pk", flat=True)[:1000]))
-    if resent or failed:
-        logger.info("synth sweep: %s job(s) sent again, %s stalled job(s) failed", resent, failed)
-    return {"resent": resent, "failed": failed}
 
 
 def can_see_utility(user: Any, job: SynthJob) -> bool:

@@ -7,16 +7,14 @@ import csv
 import io
 import os
 from collections.abc import Iterator
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from apps.core.csv import csv_cell
 
 
 def synth_dir() -> Path:
@@ -66,16 +64,6 @@ def sample_read(job_id: int, *, limit: int | None = None) -> pd.DataFrame:
 
 def parquet_bytes(job_id: int) -> bytes:
     return sample_path(job_id).read_bytes()
-
-
-def csv_cell(value: Any) -> Any:
-    """Numbers stay numbers; text a spreadsheet would run as a formula gets a leading quote."""
-    if value is None or (isinstance(value, float) and value != value):
-        return ""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        text = str(value)
-        return "'" + text if text.startswith(FORMULA_STARTS) else text
-    return value
 
 
 def csv_chunks(job_id: int, *, batch_rows: int = 5000) -> Iterator[str]:

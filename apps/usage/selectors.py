@@ -11,12 +11,12 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
+from apps.core.csv import csv_cell
 from apps.domains.models import Domain
 from apps.domains.permissions import can_manage_policies, visible_domains
 from apps.usage.models import AuditEvent
 
 PAGE_SIZE = 50
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def audit_domains_for(user: Any) -> list[int] | None:
@@ -112,16 +112,6 @@ def audit_page_for(*, user: Any, filters: AuditFilters) -> AuditPage:
         rows=page[:PAGE_SIZE], next_before=next_before, filters=filters,
         domains=None if domains is None else list(Domain.objects.filter(pk__in=domains).order_by("name")),
     )  # fmt: skip
-
-
-def csv_cell(value: Any) -> Any:
-    """Text a spreadsheet would run as a formula gets a leading quote."""
-    if value is None:
-        return ""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
-    text = str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 AUDIT_CSV_HEADER = [
