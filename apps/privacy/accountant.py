@@ -183,7 +183,25 @@ def budget_reserve(
     )
     _check_room(used=account_used(user_account), cost=cost, limit=user_limit, whose="your", dataset=dataset)
 
-    for account, limit in ((total_account, dataset_limit), (user_account, user_limit)):
+    return _reserve_on(
+        ((total_account, dataset_limit), (user_account, user_limit)),
+        actor=actor, dataset=dataset, cost=cost, mechanism=mechanism, reference=reference, request_id=request_id,
+    )  # fmt: skip
+
+
+def _reserve_on(
+    accounts: tuple[tuple[BudgetAccount, Limits], ...],
+    *,
+    actor: User,
+    dataset: Dataset,
+    cost: PrivacyCost,
+    mechanism: str,
+    reference: str,
+    request_id: str,
+    details: dict[str, Any] | None = None,
+) -> LedgerEntry:
+    """Add ``cost`` to the reserved totals of the locked, checked ``accounts``; one ledger entry, one audit row."""
+    for account, limit in accounts:
         account.reserved_epsilon += cost.epsilon
         account.reserved_delta += cost.delta
         account.reserved_rho += cost.rho
@@ -203,7 +221,7 @@ def budget_reserve(
         action="budget.reserve",
         obj=dataset,
         request_id=request_id,
-        details={"reservation": entry.pk, "mechanism": mechanism, **_cost_details(cost)},
+        details={"reservation": entry.pk, "mechanism": mechanism, **(details or {}), **_cost_details(cost)},
     )
     return entry
 
@@ -236,28 +254,11 @@ def budget_reserve_dataset_wide(
     _check_room(
         used=account_used(total_account), cost=cost, limit=dataset_limit, whose="the dataset-wide", dataset=dataset
     )
-    total_account.reserved_epsilon += cost.epsilon
-    total_account.reserved_delta += cost.delta
-    total_account.reserved_rho += cost.rho
-    account_write(total_account, limit=dataset_limit)
-    entry = LedgerEntry.objects.create(
-        kind=LedgerEntry.Kind.RESERVE,
-        dataset=dataset,
-        user=actor,
-        mechanism=mechanism,
-        epsilon=cost.epsilon,
-        delta=cost.delta,
-        rho=cost.rho,
-        reference=(DATASET_WIDE + reference)[:200],
-    )
-    audit_record(
-        actor=actor,
-        action="budget.reserve",
-        obj=dataset,
-        request_id=request_id,
-        details={"reservation": entry.pk, "mechanism": mechanism, "dataset_wide_only": True, **_cost_details(cost)},
-    )
-    return entry
+    return _reserve_on(
+        ((total_account, dataset_limit),),
+        actor=actor, dataset=dataset, cost=cost, mechanism=mechanism, reference=DATASET_WIDE + reference,
+        request_id=request_id, details={"dataset_wide_only": True},
+    )  # fmt: skip
 
 
 def _end(reservation: LedgerEntry, kind: str, request_id: str) -> LedgerEntry:
