@@ -71,14 +71,10 @@ class ConsumersSerializer(serializers.Serializer):
     inactive = serializers.IntegerField()
 
 
-class TrendSerializer(serializers.Serializer):
+class TrendSerializer(TotalsSerializer):
+    """The totals of one day."""
+
     day = serializers.DateField()
-    views = serializers.IntegerField()
-    users = serializers.IntegerField()
-    queries = serializers.IntegerField()
-    synth_jobs = serializers.IntegerField()
-    downloads = serializers.IntegerField()
-    epsilon = serializers.DecimalField(max_digits=30, decimal_places=10, coerce_to_string=True)
 
 
 class ConsumingDomainSerializer(serializers.Serializer):
