@@ -1,8 +1,13 @@
 """The three people of every test: alice owns HR, bob is an analyst, charlie has no access."""
 
+import os
+import shutil
+from collections.abc import Iterator
+
 import pytest
 from django.core.servers.basehttp import ThreadedWSGIServer
 from django.test import Client
+from playwright.sync_api import Browser, sync_playwright
 
 from apps.accounts.models import User
 from apps.domains.models import Domain, Sensitivity
@@ -55,3 +60,24 @@ def client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+# --- the Chromium every browser test drives (tests/e2e, tests/security) ----------------------------
+# Playwright's sync API runs an event loop in the test thread; browser tests touch the database from
+# that thread on purpose.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.fail("Browser tests need Debian's chromium on PATH (apt-get install chromium).")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-background-networking"]
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

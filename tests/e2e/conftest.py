@@ -4,29 +4,10 @@ Playwright's sync API runs an event loop in the test thread, which Django would 
 code and refuse ORM calls in: the tests here only touch the database from that thread on purpose.
 """
 
-import os
-import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        pytest.fail("Browser tests need Debian's chromium on PATH (apt-get install chromium).")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=["--no-sandbox", "--disable-background-networking"]
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+from playwright.sync_api import Browser, BrowserContext, Page
 
 
 @pytest.fixture
